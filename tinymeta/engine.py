@@ -1,0 +1,520 @@
+"""The autodiff engine: ``Tensor``, ``Function`` and reverse-mode ``grad``.
+
+How it works, in four sentences. Every op is a small ``Function`` subclass whose ``forward`` runs
+on raw backend arrays and whose ``backward`` maps the output's gradient (a Tensor) to the inputs'
+gradients (Tensors). Applying a Function while recording is on links the output Tensor to the
+Function (``creator``) and the Function to its inputs, so the program builds a graph as it runs.
+``grad`` walks that graph from the outputs back to the inputs in topological order, calling each
+``backward``. Because ``backward`` is written in tinymeta's own ops, running it with recording on
+(``create_graph=True``) builds a graph of the gradient itself, which can be differentiated again:
+that is all it takes to get Hessian-vector products and exact second-order MAML.
+
+Example::
+
+    >>> import tinymeta as tm
+    >>> x = tm.tensor(3.0, requires_grad=True)
+    >>> (dx,) = tm.grad(x ** 3, x, create_graph=True)   # 3 x^2 = 27
+    >>> (ddx,) = tm.grad(dx, x)                          # 6 x = 18
+    >>> float(dx.item()), float(ddx.item())
+    (27.0, 18.0)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any, Union
+
+import numpy
+
+from . import backend
+
+# Recording is a per-thread (per-context) flag, never a global switch: ``no_grad`` in one thread
+# does not affect another, and the context manager always restores the previous state.
+_recording: ContextVar[bool] = ContextVar("tinymeta_recording", default=True)
+
+if backend.cupy is not None:
+    _ARRAY_TYPES: tuple[type, ...] = (numpy.ndarray, backend.cupy.ndarray)
+else:
+    _ARRAY_TYPES = (numpy.ndarray,)
+
+
+@contextlib.contextmanager
+def grad_mode(enabled: bool) -> Iterator[None]:
+    """Turn graph recording on or off inside the ``with`` block, restoring it afterwards."""
+    token = _recording.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _recording.reset(token)
+
+
+def no_grad() -> contextlib.AbstractContextManager[None]:
+    """Context manager: ops inside it record nothing (their results do not require grad)."""
+    return grad_mode(False)
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops applied now are recorded for differentiation."""
+    return _recording.get()
+
+
+class Tensor:
+    """An array (NumPy or CuPy) that remembers the op that produced it.
+
+    Create one with :func:`tinymeta.tensor`. ``data`` is the backend array; ``creator`` is the
+    ``Function`` that produced it (None for a leaf); ``grad`` is filled by :meth:`backward`.
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "creator", "__weakref__")
+    # ndarray <op> Tensor must call the Tensor's reflected operator, not loop over the Tensor.
+    __array_ufunc__ = None
+
+    def __init__(
+        self,
+        data: Any,
+        requires_grad: bool = False,
+        dtype: Any = None,
+        backend: str | None = None,
+    ) -> None:
+        self.data = _to_backend_array(data, dtype, backend)
+        self.grad: Tensor | None = None
+        self.creator: Function | None = None
+        self.requires_grad = False
+        if requires_grad:
+            if self.data.dtype.kind != "f":
+                raise TypeError(
+                    f"only floating-point tensors can require grad, got dtype {self.data.dtype}; "
+                    "pass float data or dtype='float64'"
+                )
+            self.requires_grad = True
+
+    # ---- array-like properties -----------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> numpy.dtype:
+        return self.data.dtype
+
+    @property
+    def backend(self) -> str:
+        """"numpy" or "cupy"."""
+        return backend.backend_name(self.data)
+
+    @property
+    def T(self) -> Tensor:
+        return transpose(self)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        flag = ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor({body}, dtype={self.dtype}{flag})"
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> numpy.ndarray:
+        out = self.numpy()
+        return out if dtype is None else out.astype(dtype)
+
+    def numpy(self) -> numpy.ndarray:
+        """A host NumPy copy of the data."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> Any:
+        """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph (no creator, does not require grad)."""
+        return _wrap(self.data)
+
+    def backward(self, grad: Any = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        ``grad`` is the upstream gradient (needed when ``self`` is not a scalar). With
+        ``create_graph=True`` the accumulated gradients are themselves differentiable.
+        """
+        leaves: dict[int, Tensor] = {}
+        seeds = _seed_gradients((self,), None if grad is None else (grad,))
+        with grad_mode(create_graph):
+            grads = _backpropagate((self,), seeds, keep=(), leaves=leaves)
+            for key, leaf in leaves.items():
+                g = grads[key]
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+    # ---- operators (defined in tinymeta.ops, imported at the bottom of this module) --------
+    def __add__(self, other: Any) -> Tensor:
+        return add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return neg(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return getitem(self, index)
+
+    # Comparisons give boolean tensors that are not differentiable.
+    def __lt__(self, other: Any) -> Tensor:
+        return _compare("less", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _compare("less_equal", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _compare("greater", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _compare("greater_equal", self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare("equal", self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare("not_equal", self, other)
+
+    __hash__ = object.__hash__  # tensors are hashed by identity
+
+    # ---- NumPy-style methods ----------------------------------------------------------------
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return sum(self, axis, keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return mean(self, axis, keepdims)
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return max(self, axis, keepdims)
+
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return min(self, axis, keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
+
+
+Axis = Union[int, Sequence[int], None]
+TensorLike = Union[Tensor, Any]
+_new_object = object.__new__
+
+
+def _wrap(data: Any) -> Tensor:
+    """A leaf Tensor around a backend array, skipping all checks (the fast internal path)."""
+    t = _new_object(Tensor)
+    t.data = data
+    t.requires_grad = False
+    t.grad = None
+    t.creator = None
+    return t
+
+
+def _to_backend_array(data: Any, dtype: Any, backend_name: str | None) -> Any:
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend_name is None:
+        # A CuPy array stays on its GPU; anything else goes to the default backend.
+        xp = backend.array_module(data)
+        if xp is numpy:
+            xp = backend.get_backend(None)
+    else:
+        xp = backend.get_backend(backend_name)
+    if xp is numpy and backend.cupy is not None and isinstance(data, backend.cupy.ndarray):
+        data = backend.cupy.asnumpy(data)
+    return xp.array(data, dtype=dtype)
+
+
+def tensor(
+    data: Any, requires_grad: bool = False, dtype: Any = None, backend: str | None = None
+) -> Tensor:
+    """A new leaf Tensor holding a copy of ``data``.
+
+    dtypes follow NumPy: Python floats and lists of floats give float64, float32 arrays stay
+    float32. ``backend`` is "numpy" or "cupy"; None keeps a CuPy array on its GPU and puts
+    anything else on the default backend (NumPy, unless ``TINYMETA_BACKEND`` says otherwise).
+
+    >>> tensor([1.0, 2.0], requires_grad=True)
+    tensor([1., 2.], dtype=float64, requires_grad=True)
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, backend=backend)
+
+
+def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
+    """``x`` itself if it is a Tensor, else a constant Tensor on ``like``'s backend.
+
+    A Python scalar takes ``like``'s floating dtype, so ``2 * x`` stays float32 for a float32
+    ``x`` (NumPy's rule for Python scalars).
+    """
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, _ARRAY_TYPES):
+        return _wrap(x)
+    xp = numpy if like is None else backend.array_module(like.data)
+    if like is not None and isinstance(x, (int, float)) and not isinstance(x, bool):
+        kind = like.data.dtype.kind
+        if kind == "f" or (isinstance(x, int) and kind in "iu"):
+            return _wrap(xp.asarray(x, dtype=like.data.dtype))
+    return _wrap(xp.asarray(x))
+
+
+def stop_gradient(x: TensorLike) -> Tensor:
+    """``x`` as a constant: the same values, and zero gradient flows through it."""
+    return as_tensor(x).detach()
+
+
+def _compare(ufunc_name: str, a: TensorLike, b: TensorLike) -> Tensor:
+    a = as_tensor(a, b if isinstance(b, Tensor) else None)
+    b = as_tensor(b, a)
+    check_same_backend(ufunc_name, (a, b))
+    xp = backend.array_module(a.data)
+    return _wrap(xp.asarray(getattr(xp, ufunc_name)(a.data, b.data)))
+
+
+def check_same_backend(op_name: str, tensors: Sequence[Tensor]) -> None:
+    """Raise TypeError if ``tensors`` live on different backends (NumPy and CuPy)."""
+    first = type(tensors[0].data)
+    for t in tensors[1:]:
+        if type(t.data) is not first:
+            names = [backend.backend_name(x.data) for x in tensors]
+            if len(set(names)) > 1:
+                raise TypeError(
+                    f"{op_name}: cannot mix backends {names}; move the tensors to one backend "
+                    "first (e.g. tinymeta.tensor(x, backend='cupy'))"
+                )
+
+
+class Function:
+    """One differentiable op: ``forward`` on raw arrays, ``backward`` in Tensor ops.
+
+    The rule every subclass follows: ``backward`` computes the input gradients **only with
+    tinymeta ops on Tensors** (it may read ``.data`` only to build a constant, such as relu's mask
+    ``x > 0``). Then the engine can run ``backward`` with recording on, and the gradient is itself
+    a differentiable function of the inputs: gradients of any order come for free.
+
+    ``backward(gy)`` returns one gradient per input (a Tensor, or None for an input that does not
+    require grad); a single-input op may return the Tensor alone. Inputs are held strongly, the
+    output weakly (``self.output()``), so a graph never contains a reference cycle.
+    """
+
+    __slots__ = ("inputs", "output")
+
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        if len(inputs) > 1:
+            check_same_backend(type(self).__name__, inputs)
+        y = self.forward(*[x.data for x in inputs])
+        if not isinstance(y, _ARRAY_TYPES):  # NumPy returns scalars for 0-d results
+            y = numpy.asarray(y)
+        out = _wrap(y)
+        if _recording.get():
+            for x in inputs:
+                if x.requires_grad:
+                    out.requires_grad = True
+                    out.creator = self
+                    self.inputs = inputs
+                    self.output = weakref.ref(out)
+                    break
+        return out
+
+    def forward(self, *xs: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, gy: Tensor) -> Any:
+        raise NotImplementedError
+
+
+# ---- reverse mode --------------------------------------------------------------------------
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: TensorLike | Sequence[TensorLike] | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``sum_i <grad_outputs[i], outputs[i]>`` with respect to each input.
+
+    Semantics of ``torch.autograd.grad``: ``grad_outputs`` may be omitted only for scalar (one
+    element) outputs; with ``create_graph=True`` the returned gradients are recorded and can be
+    differentiated again; an input the outputs do not depend on is an error unless
+    ``allow_unused=True``, which gives None for it. Leaves' ``.grad`` are not touched.
+    """
+    outputs = _as_tensor_tuple(outputs, "outputs")
+    inputs = _as_tensor_tuple(inputs, "inputs")
+    for i, x in enumerate(inputs):
+        if not x.requires_grad:
+            raise ValueError(
+                f"inputs[{i}] (shape {x.shape}) does not require grad; "
+                "create it with requires_grad=True"
+            )
+    if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = (grad_outputs,)
+    seeds = _seed_gradients(outputs, grad_outputs)
+    with grad_mode(create_graph):
+        grads = _backpropagate(outputs, seeds, keep={id(x) for x in inputs})
+    result = []
+    for i, x in enumerate(inputs):
+        g = grads.get(id(x))
+        if g is None and not allow_unused:
+            raise ValueError(
+                f"inputs[{i}] (shape {x.shape}) was not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(g)
+    return tuple(result)
+
+
+def _as_tensor_tuple(xs: Any, what: str) -> tuple[Tensor, ...]:
+    xs = (xs,) if isinstance(xs, Tensor) else tuple(xs)
+    for i, x in enumerate(xs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{what}[{i}] must be a Tensor, got {type(x).__name__}")
+    if not xs:
+        raise ValueError(f"{what} is empty")
+    return xs
+
+
+def _seed_gradients(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None) -> list[Tensor]:
+    if grad_outputs is not None and len(grad_outputs) != len(outputs):
+        raise ValueError(
+            f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs; give one per output"
+        )
+    seeds = []
+    for i, y in enumerate(outputs):
+        g = None if grad_outputs is None else grad_outputs[i]
+        if g is None:
+            if y.data.size != 1:
+                raise ValueError(
+                    f"outputs[{i}] has shape {y.shape}: grad of a non-scalar output needs "
+                    "grad_outputs of the same shape"
+                )
+            g = _wrap(backend.array_module(y.data).ones_like(y.data))
+        else:
+            g = as_tensor(g, y)
+            check_same_backend("grad", (y, g))
+            if g.shape != y.shape:
+                raise ValueError(
+                    f"grad_outputs[{i}] has shape {g.shape} but outputs[{i}] has shape {y.shape}"
+                )
+        seeds.append(g)
+    return seeds
+
+
+def _backpropagate(
+    outputs: Sequence[Tensor],
+    seeds: Sequence[Tensor],
+    keep: Any,
+    leaves: dict[int, Tensor] | None = None,
+) -> dict[int, Tensor]:
+    """Reverse-mode sweep; returns gradients keyed by ``id(tensor)``.
+
+    The order is topological and computed iteratively (no recursion, O(nodes + edges)): first
+    count, for every Function in the graph, how many Functions consume its output; then run a
+    Function's backward once all its consumers have delivered their gradient. Gradients of
+    intermediate tensors are dropped as soon as they are used, unless their id is in ``keep``.
+    ``leaves``, when given, collects the leaf tensors that received a gradient.
+    """
+    grads: dict[int, Tensor] = {}
+
+    def accumulate(x: Tensor, g: Tensor) -> None:
+        key = id(x)
+        previous = grads.get(key)
+        grads[key] = g if previous is None else previous + g
+        if leaves is not None and x.creator is None:
+            leaves[key] = x
+
+    for y, g in zip(outputs, seeds):
+        if y.requires_grad:
+            accumulate(y, g)
+
+    consumers: dict[Function, int] = {}
+    roots = []
+    for y in outputs:
+        f = y.creator
+        if f is not None and f not in consumers:
+            consumers[f] = 0
+            roots.append(f)
+    todo = list(roots)
+    while todo:
+        f = todo.pop()
+        for x in f.inputs:
+            c = x.creator
+            if c is not None:
+                if c in consumers:
+                    consumers[c] += 1
+                else:
+                    consumers[c] = 1
+                    todo.append(c)
+
+    ready = [f for f in roots if consumers[f] == 0]
+    while ready:
+        f = ready.pop()
+        key = id(f.output())
+        gy = grads.get(key) if key in keep else grads.pop(key, None)
+        input_grads: Any = () if gy is None else f.backward(gy)
+        if type(input_grads) is not tuple:
+            input_grads = (input_grads,)
+        for i, x in enumerate(f.inputs):
+            if input_grads and x.requires_grad and input_grads[i] is not None:
+                accumulate(x, input_grads[i])
+            c = x.creator
+            if c is not None:
+                consumers[c] -= 1
+                if consumers[c] == 0:
+                    ready.append(c)
+    return grads
+
+
+# The ops are defined in their own modules, which import Tensor and Function from here; the
+# operators above look these names up when they run.
+from .ops.arithmetic import add, div, mul, neg, power, sub  # noqa: E402
+from .ops.linalg import matmul  # noqa: E402
+from .ops.reduction import max, mean, min, sum  # noqa: E402
+from .ops.shape import getitem, reshape, transpose  # noqa: E402

@@ -1,0 +1,39 @@
+"""tinymeta's differentiable ops, by family.
+
+``__all__`` below is the registry of differentiable ops: the test suite checks that every name in
+it has a gradient specification (forward reference, first, second order), so an op added here
+without its checks fails the tests.
+"""
+
+from .arithmetic import add, div, mul, neg, power, sub
+from .conv import avg_pool2d, conv2d, max_pool2d
+from .elementwise import abs, cos, exp, log, relu, sigmoid, sin, softplus, sqrt, tanh
+from .linalg import matmul
+from .reduction import log_softmax, logsumexp, max, mean, min, softmax, sum
+from .shape import (
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    getitem,
+    reshape,
+    squeeze,
+    stack,
+    sum_to,
+    swapaxes,
+    transpose,
+    where,
+)
+
+__all__ = [
+    # arithmetic
+    "add", "sub", "mul", "div", "power", "neg",
+    # elementwise
+    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "sin", "cos",
+    # reductions and the softmax family
+    "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
+    # shape
+    "reshape", "transpose", "swapaxes", "broadcast_to", "sum_to", "expand_dims", "squeeze",
+    "concatenate", "stack", "where", "getitem",
+    # linear algebra, convolution
+    "matmul", "conv2d", "max_pool2d", "avg_pool2d",
+]  # fmt: skip

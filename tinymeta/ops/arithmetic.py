@@ -1,0 +1,144 @@
+"""Elementwise arithmetic with NumPy broadcasting: ``+ - * / **`` and negation.
+
+Every binary op broadcasts its operands in ``forward``; its ``backward`` therefore ends with
+``sum_to(g, x.shape)``, which sums the gradient over the broadcast axes (and whose own backward is
+``broadcast_to``, so second derivatives survive broadcasting).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import Function, Tensor, TensorLike, as_tensor
+from .shape import sum_to
+
+
+def binary_operands(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
+    """Both operands as Tensors; a Python scalar takes the other operand's dtype and backend."""
+    if isinstance(a, Tensor):
+        return a, as_tensor(b, a)
+    b = as_tensor(b)
+    return as_tensor(a, b), b
+
+
+def _grad_for(x: Tensor, g: Tensor) -> Tensor | None:
+    """``g`` summed to ``x``'s shape, or None when ``x`` does not need a gradient."""
+    if not x.requires_grad:
+        return None
+    return g if g.shape == x.shape else sum_to(g, x.shape)
+
+
+class Add(Function):
+    """y = a + b;  dy/da = 1, dy/db = 1."""
+
+    __slots__ = ()
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return a + b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        return _grad_for(a, gy), _grad_for(b, gy)
+
+
+class Sub(Function):
+    """y = a - b;  dy/da = 1, dy/db = -1."""
+
+    __slots__ = ()
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return a - b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        return _grad_for(a, gy), _grad_for(b, -gy) if b.requires_grad else None
+
+
+class Mul(Function):
+    """y = a * b;  dy/da = b, dy/db = a."""
+
+    __slots__ = ()
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return a * b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        ga = _grad_for(a, gy * b) if a.requires_grad else None
+        gb = _grad_for(b, gy * a) if b.requires_grad else None
+        return ga, gb
+
+
+class Div(Function):
+    """y = a / b;  dy/da = 1 / b, dy/db = -a / b^2."""
+
+    __slots__ = ()
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return a / b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        ga = _grad_for(a, gy / b) if a.requires_grad else None
+        gb = _grad_for(b, -(gy * a) / (b * b)) if b.requires_grad else None
+        return ga, gb
+
+
+class Power(Function):
+    """y = a ** b;  dy/da = b a^(b-1), dy/db = a^b log(a) (needs a > 0)."""
+
+    __slots__ = ()
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return a**b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        ga = _grad_for(a, gy * b * a ** (b - 1)) if a.requires_grad else None
+        gb = _grad_for(b, gy * self.output() * log(a)) if b.requires_grad else None
+        return ga, gb
+
+
+class Neg(Function):
+    """y = -x;  dy/dx = -1."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return -x
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return -gy
+
+
+def add(a: TensorLike, b: TensorLike) -> Tensor:
+    """a + b, broadcasting."""
+    return Add()(*binary_operands(a, b))
+
+
+def sub(a: TensorLike, b: TensorLike) -> Tensor:
+    """a - b, broadcasting."""
+    return Sub()(*binary_operands(a, b))
+
+
+def mul(a: TensorLike, b: TensorLike) -> Tensor:
+    """a * b, broadcasting."""
+    return Mul()(*binary_operands(a, b))
+
+
+def div(a: TensorLike, b: TensorLike) -> Tensor:
+    """a / b, broadcasting."""
+    return Div()(*binary_operands(a, b))
+
+
+def power(a: TensorLike, b: TensorLike) -> Tensor:
+    """a ** b, broadcasting. The gradient with respect to ``b`` needs ``a > 0``."""
+    return Power()(*binary_operands(a, b))
+
+
+def neg(x: TensorLike) -> Tensor:
+    """-x."""
+    return Neg()(as_tensor(x))
+
+
+from .elementwise import log  # noqa: E402  (elementwise imports this module)

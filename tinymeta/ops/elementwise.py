@@ -1,0 +1,195 @@
+"""Elementwise functions of one tensor: exp, log, sqrt, abs, tanh, sigmoid, relu, softplus, sin, cos.
+
+Where the derivative is a function of the output (exp, sqrt, tanh, sigmoid), backward reuses the
+output instead of recomputing it. Kinks (abs and relu at 0) use the derivative of the side taken
+by ``x > 0`` / ``sign(x)``, a constant mask, so their second derivative is 0 away from the kink.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import array_module
+from ..engine import Function, Tensor, TensorLike, as_tensor
+
+
+def _constant(array: Any, like: Tensor) -> Tensor:
+    """A constant Tensor (no gradient flows into it) with ``like``'s dtype."""
+    return as_tensor(array.astype(like.dtype, copy=False))
+
+
+class Exp(Function):
+    """y = exp(x);  dy/dx = exp(x) = y."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).exp(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * self.output()
+
+
+class Log(Function):
+    """y = log(x) (x > 0);  dy/dx = 1 / x."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).log(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy / self.inputs[0]
+
+
+class Sqrt(Function):
+    """y = sqrt(x) (x > 0);  dy/dx = 1 / (2 sqrt(x)) = 1 / (2 y)."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).sqrt(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy / (self.output() * 2)
+
+
+class Abs(Function):
+    """y = |x|;  dy/dx = sign(x) (taken as 0 at x = 0)."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).abs(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        return gy * _constant(array_module(x.data).sign(x.data), gy)
+
+
+class Tanh(Function):
+    """y = tanh(x);  dy/dx = 1 - tanh(x)^2 = 1 - y^2."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).tanh(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.output()
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y).
+
+    Computed as exp(-softplus(-x)), which never overflows: finite for any finite x.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        xp = array_module(x)
+        return xp.exp(-xp.logaddexp(0, -x))
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.output()
+        return gy * (y * (1 - y))
+
+
+class Relu(Function):
+    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).maximum(x, 0)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * _constant(self.inputs[0].data > 0, gy)
+
+
+class Softplus(Function):
+    """y = log(1 + exp(x)), computed as logaddexp(0, x) (no overflow);  dy/dx = sigmoid(x)."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).logaddexp(0, x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * sigmoid(self.inputs[0])
+
+
+class Sin(Function):
+    """y = sin(x);  dy/dx = cos(x)."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).sin(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * cos(self.inputs[0])
+
+
+class Cos(Function):
+    """y = cos(x);  dy/dx = -sin(x)."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).cos(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return -(gy * sin(self.inputs[0]))
+
+
+def exp(x: TensorLike) -> Tensor:
+    """e^x, elementwise."""
+    return Exp()(as_tensor(x))
+
+
+def log(x: TensorLike) -> Tensor:
+    """Natural logarithm, elementwise (x > 0)."""
+    return Log()(as_tensor(x))
+
+
+def sqrt(x: TensorLike) -> Tensor:
+    """Square root, elementwise (x > 0 for a finite gradient)."""
+    return Sqrt()(as_tensor(x))
+
+
+def abs(x: TensorLike) -> Tensor:
+    """|x|, elementwise."""
+    return Abs()(as_tensor(x))
+
+
+def tanh(x: TensorLike) -> Tensor:
+    """Hyperbolic tangent, elementwise."""
+    return Tanh()(as_tensor(x))
+
+
+def sigmoid(x: TensorLike) -> Tensor:
+    """Logistic function 1 / (1 + e^-x), elementwise; stable for any finite x."""
+    return Sigmoid()(as_tensor(x))
+
+
+def relu(x: TensorLike) -> Tensor:
+    """max(x, 0), elementwise."""
+    return Relu()(as_tensor(x))
+
+
+def softplus(x: TensorLike) -> Tensor:
+    """log(1 + e^x), elementwise; stable for any finite x."""
+    return Softplus()(as_tensor(x))
+
+
+def sin(x: TensorLike) -> Tensor:
+    """Sine, elementwise."""
+    return Sin()(as_tensor(x))
+
+
+def cos(x: TensorLike) -> Tensor:
+    """Cosine, elementwise."""
+    return Cos()(as_tensor(x))

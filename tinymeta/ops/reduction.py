@@ -1,0 +1,175 @@
+"""Reductions along axes: sum, mean, max, min, logsumexp, and the softmax family built on them.
+
+A reduction without ``keepdims`` removes the reduced axes, so its backward first reshapes the
+gradient to the ``keepdims`` shape (re-inserting size-1 axes) and then broadcasts it back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy
+
+from ..backend import array_module
+from ..engine import Axis, Function, Tensor, TensorLike, as_tensor
+from .elementwise import exp
+from .shape import broadcast_to, reshape
+
+
+def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes (all axes for None)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = numpy.lib.array_utils.normalize_axis_tuple(axis, ndim)
+    return tuple(sorted(axes))
+
+
+def _keepdims_shape(shape: Sequence[int], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    """y = sum of x over ``axes``;  dy/dx = 1, so the gradient is gy broadcast back to x's shape."""
+
+    __slots__ = ("axes", "keepdims")
+
+    def __init__(self, axes: tuple[int, ...], keepdims: bool) -> None:
+        self.axes = axes
+        self.keepdims = keepdims
+
+    def forward(self, x: Any) -> Any:
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        shape = self.inputs[0].shape
+        return broadcast_to(reshape(gy, _keepdims_shape(shape, self.axes)), shape)
+
+
+class MaxMin(Function):
+    """y = max (or min) of x over ``axes``.
+
+    dy/dx is 1 at the position of the extremum and 0 elsewhere; where several entries tie, the
+    gradient is shared equally among them. The mask is a constant: the second derivative is 0.
+    """
+
+    __slots__ = ("axes", "keepdims", "is_max")
+
+    def __init__(self, axes: tuple[int, ...], keepdims: bool, is_max: bool) -> None:
+        self.axes = axes
+        self.keepdims = keepdims
+        self.is_max = is_max
+
+    def forward(self, x: Any) -> Any:
+        reduce = x.max if self.is_max else x.min
+        return reduce(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0].data
+        keep = _keepdims_shape(x.shape, self.axes)
+        mask = x == self.output().data.reshape(keep)
+        share = mask / mask.sum(axis=self.axes, keepdims=True)
+        return reshape(gy, keep) * as_tensor(share.astype(gy.dtype, copy=False))
+
+
+class LogSumExp(Function):
+    """y = log(sum(exp(x))) over ``axes``, computed as m + log(sum(exp(x - m))) with m = max(x).
+
+    dy/dx = exp(x - y) = softmax(x). Written with the output y, so higher derivatives follow.
+    """
+
+    __slots__ = ("axes", "keepdims")
+
+    def __init__(self, axes: tuple[int, ...], keepdims: bool) -> None:
+        self.axes = axes
+        self.keepdims = keepdims
+
+    def forward(self, x: Any) -> Any:
+        xp = array_module(x)
+        m = x.max(axis=self.axes, keepdims=True)
+        y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
+        return y if self.keepdims else y.reshape([n for i, n in enumerate(y.shape) if i not in self.axes])
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        keep = _keepdims_shape(x.shape, self.axes)
+        return reshape(gy, keep) * exp(x - reshape(self.output(), keep))
+
+
+class Softmax(Function):
+    """y = exp(x) / sum(exp(x)) along ``axes``;  vjp: gx = y * (gy - sum(gy * y))."""
+
+    __slots__ = ("axes",)
+
+    def __init__(self, axes: tuple[int, ...]) -> None:
+        self.axes = axes
+
+    def forward(self, x: Any) -> Any:
+        e = array_module(x).exp(x - x.max(axis=self.axes, keepdims=True))
+        return e / e.sum(axis=self.axes, keepdims=True)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.output()
+        return y * (gy - sum(gy * y, self.axes, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x) along ``axes``;  vjp: gx = gy - exp(y) * sum(gy)."""
+
+    __slots__ = ("axes",)
+
+    def __init__(self, axes: tuple[int, ...]) -> None:
+        self.axes = axes
+
+    def forward(self, x: Any) -> Any:
+        xp = array_module(x)
+        shifted = x - x.max(axis=self.axes, keepdims=True)
+        return shifted - xp.log(xp.exp(shifted).sum(axis=self.axes, keepdims=True))
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy - exp(self.output()) * sum(gy, self.axes, keepdims=True)
+
+
+def sum(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` (all axes for None)."""
+    x = as_tensor(x)
+    return Sum(normalize_axes(axis, x.ndim), keepdims)(x)
+
+
+def mean(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Arithmetic mean over ``axis`` (all axes for None)."""
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    count = math.prod(x.shape[a] for a in axes)
+    return Sum(axes, keepdims)(x) * (1.0 / count)
+
+
+def max(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Maximum over ``axis`` (all axes for None); ties share the gradient equally."""
+    x = as_tensor(x)
+    return MaxMin(normalize_axes(axis, x.ndim), keepdims, is_max=True)(x)
+
+
+def min(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Minimum over ``axis`` (all axes for None); ties share the gradient equally."""
+    x = as_tensor(x)
+    return MaxMin(normalize_axes(axis, x.ndim), keepdims, is_max=False)(x)
+
+
+def logsumexp(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, finite for any finite input (no overflow)."""
+    x = as_tensor(x)
+    return LogSumExp(normalize_axes(axis, x.ndim), keepdims)(x)
+
+
+def softmax(x: TensorLike, axis: Axis = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis`` (the last by default); stable for large |x|."""
+    x = as_tensor(x)
+    return Softmax(normalize_axes(axis, x.ndim))(x)
+
+
+def log_softmax(x: TensorLike, axis: Axis = -1) -> Tensor:
+    """x - logsumexp(x) along ``axis`` (the last by default); stable for large |x|."""
+    x = as_tensor(x)
+    return LogSoftmax(normalize_axes(axis, x.ndim))(x)

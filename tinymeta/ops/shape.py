@@ -1,0 +1,302 @@
+"""Shape ops: reshape, transpose, broadcasting, indexing, concatenation, where.
+
+``broadcast_to`` and ``sum_to`` are a pair whose backwards are each other; every broadcasting op
+uses ``sum_to`` to bring a gradient back to its input's shape. Likewise indexing (a gather) has
+a scatter-add as its backward, whose backward is the gather again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy
+
+from ..backend import array_module, scatter_add
+from ..engine import Function, Tensor, TensorLike, as_tensor
+
+Shape = tuple[int, ...]
+
+
+class Reshape(Function):
+    """y = x.reshape(shape); the gradient is reshaped back."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+
+    def forward(self, x: Any) -> Any:
+        return x.reshape(self.shape)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return reshape(gy, self.inputs[0].shape)
+
+
+class Transpose(Function):
+    """y = x.transpose(axes); the gradient is transposed by the inverse permutation."""
+
+    __slots__ = ("axes",)
+
+    def __init__(self, axes: Shape) -> None:
+        self.axes = axes
+
+    def forward(self, x: Any) -> Any:
+        return x.transpose(self.axes)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        inverse = tuple(int(i) for i in numpy.argsort(self.axes))
+        return transpose(gy, inverse)
+
+
+class BroadcastTo(Function):
+    """y = broadcast_to(x, shape); the gradient is summed back: sum_to(gy, x.shape)."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return sum_to(gy, self.inputs[0].shape)
+
+
+class SumTo(Function):
+    """y = x summed over the axes that broadcasting ``shape`` to ``x.shape`` would create.
+
+    The inverse of broadcasting, and its adjoint: the gradient is broadcast_to(gy, x.shape).
+    """
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+
+    def forward(self, x: Any) -> Any:
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1
+        )
+        y = x.sum(axis=axes, keepdims=True)
+        return y.reshape(self.shape) if lead else y
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return broadcast_to(gy, self.inputs[0].shape)
+
+
+class GetItem(Function):
+    """y = x[index] (basic slicing or integer-array indexing); backward is a scatter-add."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x: Any) -> Any:
+        return x[self.index]
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return ScatterAdd(self.index, self.inputs[0].shape)(gy)
+
+
+class ScatterAdd(Function):
+    """y = zeros(shape) with ``y[index] += g`` (repeated indices add up); backward is g = gy[index]."""
+
+    __slots__ = ("index", "shape")
+
+    def __init__(self, index: Any, shape: Shape) -> None:
+        self.index = index
+        self.shape = shape
+
+    def forward(self, g: Any) -> Any:
+        y = array_module(g).zeros(self.shape, dtype=g.dtype)
+        if _has_array_index(self.index):
+            scatter_add(y, self.index, g)
+        else:  # basic indexing selects each element at most once
+            y[self.index] = g
+        return y
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return GetItem(self.index)(gy)
+
+
+class Concatenate(Function):
+    """y = concatenate(xs, axis); each input's gradient is its slice of gy."""
+
+    __slots__ = ("axis",)
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs: Any) -> Any:
+        return array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        grads = []
+        start = 0
+        lead = (slice(None),) * self.axis
+        for x in self.inputs:
+            stop = start + x.shape[self.axis]
+            grads.append(getitem(gy, lead + (slice(start, stop),)) if x.requires_grad else None)
+            start = stop
+        return tuple(grads)
+
+
+class Where(Function):
+    """y = where(condition, a, b);  dy/da = condition, dy/db = not condition (constants)."""
+
+    __slots__ = ("condition",)
+
+    def __init__(self, condition: Any) -> None:
+        self.condition = condition
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return array_module(a).where(self.condition, a, b)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        zero = as_tensor(0, gy)
+        ga = sum_to(where(self.condition, gy, zero), a.shape) if a.requires_grad else None
+        gb = sum_to(where(self.condition, zero, gy), b.shape) if b.requires_grad else None
+        return ga, gb
+
+
+def _has_array_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(not isinstance(p, (int, slice, type(None), type(Ellipsis))) for p in parts)
+
+
+def _shape_of(op: Any, shape: Shape) -> Shape:
+    """The shape NumPy gives ``op`` applied to an array of ``shape`` (without allocating one)."""
+    return op(numpy.broadcast_to(numpy.empty((), dtype=bool), shape)).shape
+
+
+def reshape(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
+    """x with a new shape holding the same elements (one entry may be -1)."""
+    x = as_tensor(x)
+    shape = (shape,) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
+    if x.shape == shape:
+        return x
+    return Reshape(shape)(x)
+
+
+def transpose(x: TensorLike, axes: Sequence[int] | None = None) -> Tensor:
+    """x with its axes permuted (reversed when ``axes`` is None), as ``numpy.transpose``."""
+    x = as_tensor(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    else:
+        axes = tuple(int(a) % x.ndim if x.ndim else int(a) for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ValueError(f"axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+    return Transpose(axes)(x)
+
+
+def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
+    """x with two axes exchanged."""
+    x = as_tensor(x)
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(x, axes)
+
+
+def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
+    """x broadcast to ``shape`` (NumPy rules)."""
+    x = as_tensor(x)
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    if numpy.broadcast_shapes(x.shape, shape) != shape:
+        raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to shape {shape}")
+    return BroadcastTo(shape)(x)
+
+
+def sum_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
+    """x summed down to ``shape``, the shape it was broadcast from (the adjoint of broadcast_to)."""
+    x = as_tensor(x)
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    if len(shape) > x.ndim or numpy.broadcast_shapes(x.shape, shape) != x.shape:
+        raise ValueError(f"cannot sum a tensor of shape {x.shape} to shape {shape}")
+    return SumTo(shape)(x)
+
+
+def expand_dims(x: TensorLike, axis: int | Sequence[int]) -> Tensor:
+    """x with new size-1 axes inserted at ``axis``."""
+    x = as_tensor(x)
+    return reshape(x, _shape_of(lambda a: numpy.expand_dims(a, axis), x.shape))
+
+
+def squeeze(x: TensorLike, axis: int | Sequence[int] | None = None) -> Tensor:
+    """x without its size-1 axes (only those in ``axis`` when given)."""
+    x = as_tensor(x)
+    return reshape(x, _shape_of(lambda a: numpy.squeeze(a, axis), x.shape))
+
+
+def concatenate(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
+    """The tensors joined along an existing axis."""
+    tensors = [as_tensor(x) for x in xs]
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor")
+    ndim = tensors[0].ndim
+    if ndim == 0:
+        raise ValueError("concatenate needs tensors with at least one axis, got 0-d tensors")
+    axis = numpy.lib.array_utils.normalize_axis_index(axis, ndim)
+    for i, t in enumerate(tensors):
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1 :] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]:
+            raise ValueError(
+                f"concatenate along axis {axis}: tensor {i} has shape {t.shape}, "
+                f"incompatible with tensor 0 of shape {tensors[0].shape}"
+            )
+    return Concatenate(axis)(*tensors)
+
+
+def stack(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
+    """The tensors (all of one shape) joined along a new axis."""
+    tensors = [as_tensor(x) for x in xs]
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has shape {tensors[0].shape}")
+    return concatenate([expand_dims(t, axis) for t in tensors], axis)
+
+
+def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
+    """Elementwise ``a`` where ``condition`` is true, else ``b`` (all three broadcast)."""
+    from .arithmetic import binary_operands
+
+    a, b = binary_operands(a, b)
+    condition = as_tensor(condition, a).data
+    if condition.dtype != bool:
+        raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype}")
+    return Where(condition)(a, b)
+
+
+def getitem(x: TensorLike, index: Any) -> Tensor:
+    """x[index]: basic slicing, integer-array or boolean-mask indexing (gradient: scatter-add)."""
+    x = as_tensor(x)
+    if isinstance(index, tuple):
+        index = tuple(_index_part(p, x, inside_tuple=True) for p in index)
+    else:
+        index = _index_part(index, x, inside_tuple=False)
+    return GetItem(index)(x)
+
+
+def _index_part(part: Any, x: Tensor, inside_tuple: bool) -> Any:
+    if isinstance(part, Tensor):
+        part = part.data
+    if isinstance(part, list):
+        part = array_module(x.data).asarray(part)
+    if getattr(part, "dtype", None) == bool:
+        # A boolean mask selects the positions where it is true: the same as their indices.
+        if not inside_tuple:
+            return tuple(part.nonzero())
+        if part.ndim != 1:
+            raise IndexError("a boolean mask inside an index tuple must be 1-D; index with it alone")
+        return part.nonzero()[0]
+    return part
