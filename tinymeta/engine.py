@@ -292,16 +292,42 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
     A Python scalar takes ``like``'s floating dtype, so ``2 * x`` stays float32 for a float32
     ``x`` (NumPy's rule for Python scalars).
     """
+    kind = type(x)
+    if kind is Tensor:
+        return x
+    if like is not None and (kind is float or kind is int):
+        data = like.data
+        dtype = data.dtype
+        if dtype.kind == "f" or (kind is int and dtype.kind in "iu"):
+            if type(data) is numpy.ndarray:
+                return _wrap(_numpy_scalar(x, dtype))
+            return _wrap(backend.array_module(data).asarray(x, dtype=dtype))
     if isinstance(x, Tensor):
         return x
     if isinstance(x, _ARRAY_TYPES):
         return _wrap(x)
     xp = numpy if like is None else backend.array_module(like.data)
-    if like is not None and isinstance(x, (int, float)) and not isinstance(x, bool):
-        kind = like.data.dtype.kind
-        if kind == "f" or (isinstance(x, int) and kind in "iu"):
-            return _wrap(xp.asarray(x, dtype=like.data.dtype))
     return _wrap(xp.asarray(x))
+
+
+_scalar_cache: dict[numpy.dtype, dict[float, numpy.ndarray]] = {}
+
+
+def _numpy_scalar(x: float, dtype: numpy.dtype) -> numpy.ndarray:
+    """A read-only 0-d array holding ``x``; the constants of ``x * 2.0``-style code are cached."""
+    cache = _scalar_cache.get(dtype)
+    if cache is None:
+        cache = _scalar_cache[dtype] = {}
+    array = cache.get(x)
+    if array is None:
+        array = numpy.asarray(x, dtype=dtype)
+        if x == 0 or x != x:  # -0.0 == 0.0 and nan != nan: such keys cannot be cached safely
+            return array
+        array.flags.writeable = False
+        if len(cache) > 4096:
+            cache.clear()
+        cache[x] = array
+    return array
 
 
 def stop_gradient(x: TensorLike) -> Tensor:
@@ -346,12 +372,23 @@ class Function:
     __slots__ = ("inputs", "output")
 
     def __call__(self, *inputs: Tensor) -> Tensor:
-        if len(inputs) > 1:
+        if len(inputs) == 1:
+            y = self.forward(inputs[0].data)
+        elif len(inputs) == 2:
+            a, b = inputs[0].data, inputs[1].data
+            if type(a) is not type(b):
+                check_same_backend(type(self).__name__, inputs)
+            y = self.forward(a, b)
+        else:
             check_same_backend(type(self).__name__, inputs)
-        y = self.forward(*[x.data for x in inputs])
+            y = self.forward(*[x.data for x in inputs])
         if not isinstance(y, _ARRAY_TYPES):  # NumPy returns scalars for 0-d results
             y = numpy.asarray(y)
-        out = _wrap(y)
+        out = _new_object(Tensor)
+        out.data = y
+        out.grad = None
+        out.requires_grad = False
+        out.creator = None
         if _recording.get():
             for x in inputs:
                 if x.requires_grad:
@@ -462,17 +499,12 @@ def _backpropagate(
     ``leaves``, when given, collects the leaf tensors that received a gradient.
     """
     grads: dict[int, Tensor] = {}
-
-    def accumulate(x: Tensor, g: Tensor) -> None:
-        key = id(x)
-        previous = grads.get(key)
-        grads[key] = g if previous is None else previous + g
-        if leaves is not None and x.creator is None:
-            leaves[key] = x
-
     for y, g in zip(outputs, seeds):
         if y.requires_grad:
-            accumulate(y, g)
+            key = id(y)
+            grads[key] = g if key not in grads else grads[key] + g
+            if leaves is not None and y.creator is None:
+                leaves[key] = y
 
     consumers: dict[Function, int] = {}
     roots = []
@@ -483,8 +515,7 @@ def _backpropagate(
             roots.append(f)
     todo = list(roots)
     while todo:
-        f = todo.pop()
-        for x in f.inputs:
+        for x in todo.pop().inputs:
             c = x.creator
             if c is not None:
                 if c in consumers:
@@ -498,16 +529,23 @@ def _backpropagate(
         f = ready.pop()
         key = id(f.output())
         gy = grads.get(key) if key in keep else grads.pop(key, None)
-        input_grads: Any = () if gy is None else f.backward(gy)
-        if type(input_grads) is not tuple:
-            input_grads = (input_grads,)
-        for i, x in enumerate(f.inputs):
-            if input_grads and x.requires_grad and input_grads[i] is not None:
-                accumulate(x, input_grads[i])
+        if gy is not None:
+            input_grads = f.backward(gy)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
+            for x, g in zip(f.inputs, input_grads):
+                if g is not None and x.requires_grad:
+                    key = id(x)
+                    previous = grads.get(key)
+                    grads[key] = g if previous is None else previous + g
+                    if leaves is not None and x.creator is None:
+                        leaves[key] = x
+        for x in f.inputs:
             c = x.creator
             if c is not None:
-                consumers[c] -= 1
-                if consumers[c] == 0:
+                n = consumers[c] - 1
+                consumers[c] = n
+                if n == 0:
                     ready.append(c)
     return grads
 

@@ -15,6 +15,8 @@ from .shape import sum_to
 
 def binary_operands(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors; a Python scalar takes the other operand's dtype and backend."""
+    if type(b) is Tensor and type(a) is Tensor:
+        return a, b
     if isinstance(a, Tensor):
         return a, as_tensor(b, a)
     b = as_tensor(b)

@@ -1,0 +1,406 @@
+"""The registry of gradient specifications: one entry per differentiable op in ``tinymeta.ops``.
+
+Each entry is a hypothesis strategy of *cases*. A case holds float64 input arrays drawn from the
+op's domain, the tinymeta function to check (with any static parameters bound: axis, keepdims,
+index, stride...), and a NumPy reference for its forward value. ``test_ops.py`` drives every check
+(forward, first, second and third order) from this one table, and fails if an op in
+``tinymeta.ops.__all__`` has no entry here.
+
+Domains are explicit: log/sqrt/the base of a real power see only positive numbers, division never
+sees a denominator near zero, abs/relu/max/min/max-pool see points at least 0.05 away from their
+kinks and ties (the central difference uses eps = 1e-6, far smaller).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinymeta as tm
+
+
+@dataclass
+class Case:
+    arrays: list[np.ndarray]
+    fn: Callable[..., tm.Tensor]
+    ref: Callable[..., np.ndarray]
+    note: str = ""
+
+    def __repr__(self) -> str:
+        shapes = [a.shape for a in self.arrays]
+        return f"Case(shapes={shapes}, {self.note})"
+
+
+@dataclass
+class OpSpec:
+    name: str
+    cases: st.SearchStrategy[Case]
+    third_order: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- value strategies ------------------------------------------------------------------------
+
+
+def values(shape: tuple[int, ...], low: float = -3.0, high: float = 3.0) -> st.SearchStrategy[np.ndarray]:
+    return hnp.arrays(np.float64, shape, elements=st.floats(low, high, allow_subnormal=False))
+
+
+@st.composite
+def away_from_zero(draw: st.DrawFn, shape: tuple[int, ...], low: float = 0.1, high: float = 3.0) -> np.ndarray:
+    """Values with low <= |x| <= high and a random sign."""
+    magnitude = draw(values(shape, low, high))
+    sign = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([-1.0, 1.0])))
+    return magnitude * sign
+
+
+@st.composite
+def distinct(draw: st.DrawFn, shape: tuple[int, ...]) -> np.ndarray:
+    """Values at least 0.2 apart from each other (no ties for max/min/max-pool)."""
+    n = math.prod(shape)
+    order = draw(st.permutations(range(n)))
+    jitter = draw(values((n,), 0.0, 0.1))
+    return ((np.array(order, dtype=np.float64) - n / 2) * 0.3 + jitter).reshape(shape)
+
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
+nonscalar_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3)
+broadcast_pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
+
+
+@st.composite
+def axis_choice(draw: st.DrawFn, ndim: int) -> Any:
+    """None, one axis (maybe negative) or a tuple of axes."""
+    if ndim == 0:
+        return None
+    kind = draw(st.sampled_from(["none", "int", "tuple"]))
+    if kind == "none":
+        return None
+    if kind == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    return tuple(draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True)))
+
+
+# ---- cases per family ------------------------------------------------------------------------
+
+
+def unary(fn: Callable, ref: Callable, domain: Callable[[tuple[int, ...]], st.SearchStrategy]) -> st.SearchStrategy[Case]:
+    return st.builds(lambda x: Case([x], fn, ref), shapes.flatmap(domain))
+
+
+@st.composite
+def binary(draw: st.DrawFn, fn: Callable, ref: Callable, left: Callable = values, right: Callable = values) -> Case:
+    """Two broadcasting tensors; sometimes one side is a Python scalar constant instead."""
+    (sa, sb), _ = draw(broadcast_pairs)
+    a, b = draw(left(sa)), draw(right(sb))
+    mode = draw(st.sampled_from(["tensors", "scalar_right", "scalar_left"]))
+    if mode == "scalar_right":
+        c = float(draw(right(())))
+        return Case([a], lambda x: fn(x, c), lambda x: ref(x, c), f"right={c}")
+    if mode == "scalar_left":
+        c = float(draw(left(())))
+        return Case([b], lambda y: fn(c, y), lambda y: ref(c, y), f"left={c}")
+    return Case([a, b], fn, ref)
+
+
+@st.composite
+def reduction(draw: st.DrawFn, fn: Callable, ref: Callable, domain: Callable = values) -> Case:
+    shape = draw(shapes)
+    x = draw(domain(shape))
+    axis = draw(axis_choice(len(shape)))
+    keepdims = draw(st.booleans())
+    return Case(
+        [x],
+        lambda t: fn(t, axis=axis, keepdims=keepdims),
+        lambda a: ref(a, axis=axis, keepdims=keepdims),
+        f"axis={axis}, keepdims={keepdims}",
+    )
+
+
+def np_logsumexp(a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    return np.log(np.sum(np.exp(a), axis=axis, keepdims=keepdims))
+
+
+@st.composite
+def softmax_case(draw: st.DrawFn, log: bool) -> Case:
+    shape = draw(nonscalar_shapes)
+    x = draw(values(shape, -5, 5))
+    axis = draw(st.one_of(st.integers(-len(shape), len(shape) - 1), axis_choice(len(shape))))
+    axis = -1 if axis is None else axis
+
+    def ref(a: np.ndarray) -> np.ndarray:
+        shifted = a - np_logsumexp(a, axis=axis, keepdims=True)
+        return shifted if log else np.exp(shifted)
+
+    fn = tm.log_softmax if log else tm.softmax
+    return Case([x], lambda t: fn(t, axis=axis), ref, f"axis={axis}")
+
+
+@st.composite
+def reshape_case(draw: st.DrawFn) -> Case:
+    shape = draw(shapes)
+    x = draw(values(shape))
+    size = x.size
+    target = draw(st.sampled_from([(-1,), tuple(reversed(shape)), (1,) + shape, (size, 1), ()] if size == 1 else [(-1,), tuple(reversed(shape)), (1,) + shape, (size, 1)]))
+    return Case([x], lambda t: tm.reshape(t, target), lambda a: np.reshape(a, target), f"target={target}")
+
+
+@st.composite
+def transpose_case(draw: st.DrawFn) -> Case:
+    shape = draw(shapes)
+    x = draw(values(shape))
+    axes = draw(st.one_of(st.none(), st.permutations(range(len(shape))).map(tuple)))
+    return Case([x], lambda t: tm.transpose(t, axes), lambda a: np.transpose(a, axes), f"axes={axes}")
+
+
+@st.composite
+def swapaxes_case(draw: st.DrawFn) -> Case:
+    shape = draw(nonscalar_shapes)
+    x = draw(values(shape))
+    i = draw(st.integers(-len(shape), len(shape) - 1))
+    j = draw(st.integers(-len(shape), len(shape) - 1))
+    return Case([x], lambda t: tm.swapaxes(t, i, j), lambda a: np.swapaxes(a, i, j), f"axes=({i}, {j})")
+
+
+@st.composite
+def broadcast_source_and_target(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(small, big): ``small`` broadcasts to ``big``."""
+    big = draw(shapes)
+    drop = draw(st.integers(0, len(big)))
+    small = tuple(1 if draw(st.booleans()) else n for n in big[drop:])
+    return small, big
+
+
+@st.composite
+def broadcast_to_case(draw: st.DrawFn) -> Case:
+    small, big = draw(broadcast_source_and_target())
+    x = draw(values(small))
+    return Case([x], lambda t: tm.broadcast_to(t, big), lambda a: np.broadcast_to(a, big), f"to {big}")
+
+
+@st.composite
+def sum_to_case(draw: st.DrawFn) -> Case:
+    small, big = draw(broadcast_source_and_target())
+    x = draw(values(big))
+
+    def ref(a: np.ndarray) -> np.ndarray:
+        lead = a.ndim - len(small)
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(small) if n == 1 and a.shape[lead + i] != 1)
+        return a.sum(axis=axes, keepdims=True).reshape(small)
+
+    return Case([x], lambda t: tm.sum_to(t, small), ref, f"to {small}")
+
+
+@st.composite
+def expand_dims_case(draw: st.DrawFn) -> Case:
+    shape = draw(shapes)
+    x = draw(values(shape))
+    axis = draw(st.integers(-len(shape) - 1, len(shape)))
+    return Case([x], lambda t: tm.expand_dims(t, axis), lambda a: np.expand_dims(a, axis), f"axis={axis}")
+
+
+@st.composite
+def squeeze_case(draw: st.DrawFn) -> Case:
+    shape = tuple(draw(st.lists(st.integers(1, 2), min_size=1, max_size=4)))
+    x = draw(values(shape))
+    ones = [i for i, n in enumerate(shape) if n == 1]
+    axis = draw(st.one_of(st.none(), st.sampled_from(ones))) if ones else None
+    return Case([x], lambda t: tm.squeeze(t, axis), lambda a: np.squeeze(a, axis), f"axis={axis}")
+
+
+@st.composite
+def concatenate_case(draw: st.DrawFn) -> Case:
+    shape = draw(nonscalar_shapes)
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    count = draw(st.integers(1, 3))
+    arrays = []
+    for _ in range(count):
+        s = list(shape)
+        s[axis] = draw(st.integers(1, 3))
+        arrays.append(draw(values(tuple(s))))
+    return Case(arrays, lambda *ts: tm.concatenate(ts, axis), lambda *a: np.concatenate(a, axis), f"axis={axis}")
+
+
+@st.composite
+def stack_case(draw: st.DrawFn) -> Case:
+    shape = draw(shapes)
+    axis = draw(st.integers(-len(shape) - 1, len(shape)))
+    count = draw(st.integers(1, 3))
+    arrays = [draw(values(shape)) for _ in range(count)]
+    return Case(arrays, lambda *ts: tm.stack(ts, axis), lambda *a: np.stack(a, axis), f"axis={axis}")
+
+
+@st.composite
+def where_case(draw: st.DrawFn) -> Case:
+    (sc, sa, sb), _ = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=3))
+    cond = draw(hnp.arrays(bool, sc))
+    a, b = draw(values(sa)), draw(values(sb))
+    return Case([a, b], lambda x, y: tm.where(cond, x, y), lambda x, y: np.where(cond, x, y), f"cond={cond.tolist()}")
+
+
+@st.composite
+def getitem_case(draw: st.DrawFn) -> Case:
+    shape = draw(nonscalar_shapes)
+    x = draw(values(shape))
+    kind = draw(st.sampled_from(["basic", "integer_array", "mask", "mixed"]))
+    if kind == "basic":
+        index = tuple(
+            draw(st.one_of(st.integers(-n, n - 1), st.builds(slice, st.none() | st.integers(-n, n), st.none() | st.integers(-n, n), st.sampled_from([None, 1, 2, -1]))))
+            for n in shape[: draw(st.integers(1, len(shape)))]
+        )
+        if all(isinstance(i, slice) for i in index) and math.prod(len(range(*s.indices(n))) for s, n in zip(index, shape)) == 0:
+            index = (slice(None),)
+    elif kind == "integer_array":  # repeated indices: the backward must add, not overwrite
+        index = np.array(draw(st.lists(st.integers(-shape[0], shape[0] - 1), min_size=1, max_size=5)))
+    elif kind == "mask":
+        mask = draw(hnp.arrays(bool, shape))
+        index = mask
+    else:
+        rows = np.array(draw(st.lists(st.integers(0, shape[0] - 1), min_size=1, max_size=4)))
+        index = (rows, slice(None, None, -1)) if len(shape) > 1 else (rows,)
+    return Case([x], lambda t: t[index], lambda a: a[index], f"index={index!r}")
+
+
+@st.composite
+def matmul_case(draw: st.DrawFn) -> Case:
+    n, k, m = (draw(st.integers(1, 3)) for _ in range(3))
+    kind = draw(st.sampled_from(["batched", "vector_left", "vector_right", "vectors"]))
+    if kind == "batched":
+        (ba, bb), _ = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=2))
+        sa, sb = ba + (n, k), bb + (k, m)
+    elif kind == "vector_left":
+        sa, sb = (k,), draw(st.sampled_from([(k, m), (2, k, m)]))
+    elif kind == "vector_right":
+        sa, sb = draw(st.sampled_from([(n, k), (2, n, k)])), (k,)
+    else:
+        sa, sb = (k,), (k,)
+    a, b = draw(values(sa)), draw(values(sb))
+    return Case([a, b], tm.matmul, np.matmul, kind)
+
+
+def naive_conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: int, padding: int) -> np.ndarray:
+    """Direct loops over output positions (reference for tm.conv2d, leading axes broadcast)."""
+    pad = [(0, 0)] * (x.ndim - 2) + [(padding, padding)] * 2
+    xp = np.pad(x, pad)
+    kh, kw = w.shape[-2:]
+    oh = (xp.shape[-2] - kh) // stride + 1
+    ow = (xp.shape[-1] - kw) // stride + 1
+    lead = np.broadcast_shapes(x.shape[:-4], w.shape[:-4])
+    n, f = x.shape[-4], w.shape[-4]
+    out = np.zeros(lead + (n, f, oh, ow), dtype=np.result_type(x, w))
+    xb = np.broadcast_to(xp, lead + xp.shape[-4:])
+    wb = np.broadcast_to(w, lead + w.shape[-4:])
+    for p in range(oh):
+        for q in range(ow):
+            window = xb[..., :, None, :, p * stride : p * stride + kh, q * stride : q * stride + kw]
+            out[..., p, q] = (window * wb[..., None, :, :, :, :]).sum(axis=(-3, -2, -1))
+    if bias is not None:
+        out = out + bias[..., None, :, None, None]
+    return out
+
+
+@st.composite
+def conv2d_case(draw: st.DrawFn) -> Case:
+    n, c, f = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    h, w = draw(st.integers(2, 4)), draw(st.integers(2, 4))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride, padding = draw(st.integers(1, 2)), draw(st.integers(0, 1))
+    if kh > h + 2 * padding or kw > w + 2 * padding:
+        kh, kw = 1, 1
+    tasks = draw(st.sampled_from([(), (2,)]))  # a leading task axis: one weight set per task
+    x = draw(values(tasks + (n, c, h, w)))
+    weight = draw(values(tasks + (f, c, kh, kw)))
+    arrays = [x, weight]
+    if draw(st.booleans()):
+        arrays.append(draw(values(tasks + (f,))))
+    note = f"stride={stride}, padding={padding}"
+
+    def fn(*ts: tm.Tensor) -> tm.Tensor:
+        return tm.conv2d(ts[0], ts[1], ts[2] if len(ts) == 3 else None, stride=stride, padding=padding)
+
+    def ref(*a: np.ndarray) -> np.ndarray:
+        return naive_conv2d(a[0], a[1], a[2] if len(a) == 3 else None, stride, padding)
+
+    return Case(arrays, fn, ref, note)
+
+
+def naive_pool(x: np.ndarray, k: int, stride: int, padding: int, reduce: Callable, pad_value: float) -> np.ndarray:
+    pad = [(0, 0)] * (x.ndim - 2) + [(padding, padding)] * 2
+    xp = np.pad(x, pad, constant_values=pad_value)
+    oh = (xp.shape[-2] - k) // stride + 1
+    ow = (xp.shape[-1] - k) // stride + 1
+    out = np.zeros(x.shape[:-2] + (oh, ow), dtype=x.dtype)
+    for p in range(oh):
+        for q in range(ow):
+            out[..., p, q] = reduce(xp[..., p * stride : p * stride + k, q * stride : q * stride + k], axis=(-2, -1))
+    return out
+
+
+@st.composite
+def pool_case(draw: st.DrawFn, is_max: bool) -> Case:
+    lead = draw(st.sampled_from([(1,), (2,), (1, 2), (2, 1)]))
+    h, w = draw(st.integers(2, 4)), draw(st.integers(2, 4))
+    k = draw(st.integers(1, min(h, w)))
+    stride = draw(st.one_of(st.none(), st.integers(1, 2)))
+    padding = draw(st.integers(0, k // 2))
+    x = draw(distinct(lead + (h, w)) if is_max else values(lead + (h, w)))
+    fn = tm.max_pool2d if is_max else tm.avg_pool2d
+    s = k if stride is None else stride
+
+    def ref(a: np.ndarray) -> np.ndarray:
+        return naive_pool(a, k, s, padding, np.max if is_max else np.mean, -np.inf if is_max else 0.0)
+
+    return Case([x], lambda t: fn(t, k, stride, padding), ref, f"k={k}, stride={stride}, padding={padding}")
+
+
+def np_sigmoid(a: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-a))
+
+
+SPECS = [
+    OpSpec("add", binary(tm.add, np.add)),
+    OpSpec("sub", binary(tm.sub, np.subtract)),
+    OpSpec("mul", binary(tm.mul, np.multiply)),
+    OpSpec("div", binary(tm.div, np.divide, right=lambda s: away_from_zero(s, 0.5, 3.0))),
+    OpSpec("power", binary(tm.power, np.power, left=lambda s: values(s, 0.5, 2.0), right=lambda s: values(s, -2.0, 2.0))),
+    OpSpec("neg", unary(tm.neg, np.negative, values)),
+    OpSpec("exp", unary(tm.exp, np.exp, values), third_order=True),
+    OpSpec("log", unary(tm.log, np.log, lambda s: values(s, 0.2, 5.0))),
+    OpSpec("sqrt", unary(tm.sqrt, np.sqrt, lambda s: values(s, 0.2, 5.0))),
+    OpSpec("abs", unary(tm.abs, np.abs, away_from_zero)),
+    OpSpec("tanh", unary(tm.tanh, np.tanh, values), third_order=True),
+    OpSpec("sigmoid", unary(tm.sigmoid, np_sigmoid, lambda s: values(s, -6.0, 6.0))),
+    OpSpec("relu", unary(tm.relu, lambda a: np.maximum(a, 0), away_from_zero)),
+    OpSpec("softplus", unary(tm.softplus, lambda a: np.log1p(np.exp(a)), lambda s: values(s, -6.0, 6.0))),
+    OpSpec("sin", unary(tm.sin, np.sin, lambda s: values(s, -4.0, 4.0))),
+    OpSpec("cos", unary(tm.cos, np.cos, lambda s: values(s, -4.0, 4.0))),
+    OpSpec("sum", reduction(tm.sum, np.sum)),
+    OpSpec("mean", reduction(tm.mean, np.mean)),
+    OpSpec("max", reduction(tm.max, np.max, distinct)),
+    OpSpec("min", reduction(tm.min, np.min, distinct)),
+    OpSpec("logsumexp", reduction(tm.logsumexp, np_logsumexp, lambda s: values(s, -5.0, 5.0))),
+    OpSpec("softmax", softmax_case(log=False)),
+    OpSpec("log_softmax", softmax_case(log=True), third_order=True),
+    OpSpec("reshape", reshape_case()),
+    OpSpec("transpose", transpose_case()),
+    OpSpec("swapaxes", swapaxes_case()),
+    OpSpec("broadcast_to", broadcast_to_case()),
+    OpSpec("sum_to", sum_to_case()),
+    OpSpec("expand_dims", expand_dims_case()),
+    OpSpec("squeeze", squeeze_case()),
+    OpSpec("concatenate", concatenate_case()),
+    OpSpec("stack", stack_case()),
+    OpSpec("where", where_case()),
+    OpSpec("getitem", getitem_case()),
+    OpSpec("matmul", matmul_case(), third_order=True),
+    OpSpec("conv2d", conv2d_case(), third_order=True),
+    OpSpec("max_pool2d", pool_case(is_max=True)),
+    OpSpec("avg_pool2d", pool_case(is_max=False)),
+]
+SPECS_BY_NAME = {spec.name: spec for spec in SPECS}
