@@ -1,0 +1,394 @@
+"""The engine's contract: API semantics, dtypes, the graph's lifetime, errors, numerical stability."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import tinymeta as tm
+from tinymeta import backend
+from tinymeta.testing import gradcheck
+
+
+def host(t: tm.Tensor) -> np.ndarray:
+    return t.numpy()
+
+
+# ---- construction and dtypes -------------------------------------------------------------------
+
+
+def test_python_floats_and_lists_give_float64() -> None:
+    assert tm.tensor(1.5).dtype == np.float64
+    assert tm.tensor([1, 2.5]).dtype == np.float64
+    assert tm.tensor([[1.0], [2.0]]).shape == (2, 1)
+
+
+def test_float32_is_not_upcast_by_python_scalars() -> None:
+    x = tm.tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    for y in (x * 2.0, 2.0 * x, x + 1, 1 - x, x / 3.0, 3.0 / x, x**2.0, 2.0**x, -x, tm.exp(x)):
+        assert y.dtype == np.float32, y
+    (g,) = tm.grad(tm.sum(x * 2.0), x)
+    assert g.dtype == np.float32
+
+
+def test_dtypes_follow_numpy_promotion_for_arrays() -> None:
+    x = tm.tensor(np.ones(2, dtype=np.float32))
+    assert (x + np.ones(2, dtype=np.float64)).dtype == np.float64
+    assert (x + np.ones(2, dtype=np.float32)).dtype == np.float32
+
+
+def test_integer_tensor_cannot_require_grad() -> None:
+    with pytest.raises(TypeError, match="int64"):
+        tm.tensor([1, 2, 3], requires_grad=True)
+    assert tm.tensor([1, 2, 3]).dtype == np.int64
+
+
+def test_tensor_copies_its_data() -> None:
+    a = np.array([1.0, 2.0])
+    t = tm.tensor(a)
+    a[0] = 100.0
+    assert host(t)[0] == 1.0
+
+
+def test_tensor_accessors() -> None:
+    x = tm.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    assert x.shape == (1, 3) and x.ndim == 2 and x.size == 3 and len(x) == 1
+    assert tm.tensor(4.0).item() == 4.0
+    assert isinstance(x.numpy(), np.ndarray)
+    assert "requires_grad=True" in repr(x)
+    d = x.detach()
+    assert not d.requires_grad and d.creator is None
+    with pytest.raises(ValueError, match=r"\(1, 3\)"):
+        x.item()
+
+
+def test_unknown_backend_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="tpu"):
+        tm.tensor([1.0], backend="tpu")
+
+
+# ---- operators with constants on either side -----------------------------------------------------
+
+
+def test_operators_accept_scalars_and_arrays_on_both_sides() -> None:
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    x = tm.tensor([0.5, -1.5], requires_grad=True)
+    cases = {
+        "2 * x": (lambda x: 2 * x, lambda x: 2 * x),
+        "x - arr": (lambda x: x - a, lambda x: x - a),
+        "arr - x": (lambda x: a - x, lambda x: a - x),
+        "arr / x": (lambda x: a / x, lambda x: a / x),
+        "x ** 2": (lambda x: x**2, lambda x: x**2),
+        "3 ** x": (lambda x: 3**x, lambda x: 3**x),
+        "arr @ x": (lambda x: a @ x, lambda x: a @ x),
+        "x @ arr": (lambda x: x @ a, lambda x: x @ a),
+        "-x": (lambda x: -x, lambda x: -x),
+    }
+    for name, (f, ref) in cases.items():
+        np.testing.assert_allclose(host(f(x)), ref(host(x)), rtol=1e-15, err_msg=name)
+        assert gradcheck(f, [x]), name
+
+
+def test_comparisons_give_boolean_tensors_without_gradient() -> None:
+    x = tm.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for mask, expected in [
+        (x > 2, [False, False, True]),
+        (x >= 2, [False, True, True]),
+        (x < 2, [True, False, False]),
+        (x <= 2, [True, True, False]),
+        (x == 2, [False, True, False]),
+        (x != 2, [True, False, True]),
+    ]:
+        assert mask.dtype == bool and not mask.requires_grad
+        np.testing.assert_array_equal(host(mask), expected)
+    np.testing.assert_array_equal(host(tm.where(x > 2, x, 0.0)), [0.0, 0.0, 3.0])
+
+
+def test_indexing_with_a_tensor_of_indices() -> None:
+    x = tm.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    idx = tm.tensor([2, 2, 0])
+    (g,) = tm.grad(tm.sum(x[idx] * tm.tensor([1.0, 2.0, 3.0])), x)
+    np.testing.assert_array_equal(host(g), [3.0, 0.0, 3.0])
+
+
+# ---- grad and backward ---------------------------------------------------------------------------
+
+
+def test_grad_of_a_cubic_to_third_order() -> None:
+    x = tm.tensor(2.0, requires_grad=True)
+    (d1,) = tm.grad(x**3, x, create_graph=True)
+    (d2,) = tm.grad(d1, x, create_graph=True)
+    (d3,) = tm.grad(d2, x)
+    assert (d1.item(), d2.item(), d3.item()) == (12.0, 12.0, 6.0)
+
+
+def test_backward_accumulates_into_leaves() -> None:
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    w = tm.tensor([3.0, 4.0], requires_grad=True)
+    c = tm.tensor([5.0, 6.0])  # does not require grad: stays None
+    loss = tm.sum(x * w * c)
+    loss.backward()
+    np.testing.assert_array_equal(host(x.grad), [15.0, 24.0])
+    np.testing.assert_array_equal(host(w.grad), [5.0, 12.0])
+    assert c.grad is None
+    tm.sum(x * w * c).backward()
+    np.testing.assert_array_equal(host(x.grad), [30.0, 48.0])
+
+
+def test_backward_with_create_graph_gives_differentiable_grads() -> None:
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    tm.sum(x**3).backward(create_graph=True)
+    assert x.grad.requires_grad
+    (h,) = tm.grad(tm.sum(x.grad), x)  # d/dx sum(3 x^2) = 6 x
+    np.testing.assert_array_equal(host(h), [6.0, 12.0])
+
+
+def test_backward_of_a_non_scalar_with_an_upstream_gradient() -> None:
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).backward(np.array([1.0, 10.0]))
+    np.testing.assert_array_equal(host(x.grad), [2.0, 40.0])
+
+
+def test_grad_does_not_touch_leaf_grad_and_returns_detached_results() -> None:
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    (g,) = tm.grad(tm.sum(tm.exp(x)), x)
+    assert x.grad is None
+    assert g.creator is None and not g.requires_grad
+
+
+def test_grad_with_respect_to_an_intermediate_tensor() -> None:
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3.0
+    y = tm.sum(h * h)
+    gh, gx = tm.grad(y, [h, x])
+    np.testing.assert_allclose(host(gh), 2 * host(h))
+    np.testing.assert_allclose(host(gx), 18 * host(x))
+
+
+def test_grad_of_several_outputs_sums_their_contributions() -> None:
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    y1, y2 = x * x, tm.sin(x)
+    v1, v2 = np.array([1.0, -1.0]), np.array([0.5, 2.0])
+    (g,) = tm.grad([y1, y2], x, grad_outputs=[v1, v2])
+    np.testing.assert_allclose(host(g), 2 * host(x) * v1 + np.cos(host(x)) * v2)
+
+
+def test_a_tensor_used_many_times_gets_the_sum_of_its_gradients() -> None:
+    x = tm.tensor(1.5, requires_grad=True)
+    y = x * x * x + x * tm.sin(x) + x  # reuse in several branches
+    (g,) = tm.grad(y, x)
+    xv = 1.5
+    assert g.item() == pytest.approx(3 * xv**2 + np.sin(xv) + xv * np.cos(xv) + 1, rel=1e-14)
+
+
+def test_grad_of_a_non_scalar_output_needs_grad_outputs() -> None:
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"shape \(2,\).*grad_outputs"):
+        tm.grad(x * 2, x)
+
+
+def test_grad_outputs_of_the_wrong_shape_names_both_shapes() -> None:
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        tm.grad(x * 2, x, grad_outputs=np.ones(3))
+    with pytest.raises(ValueError, match="one per output"):
+        tm.grad([x * 2, x * 3], x, grad_outputs=[np.ones(2)])
+
+
+def test_unused_input_is_an_error_unless_allowed() -> None:
+    x = tm.tensor(1.0, requires_grad=True)
+    z = tm.tensor(2.0, requires_grad=True)
+    with pytest.raises(ValueError, match=r"inputs\[1\].*allow_unused"):
+        tm.grad(x * 2, [x, z])
+    gx, gz = tm.grad(x * 2, [x, z], allow_unused=True)
+    assert gx.item() == 2.0 and gz is None
+
+
+def test_input_that_does_not_require_grad_is_an_error() -> None:
+    x = tm.tensor(1.0)
+    with pytest.raises(ValueError, match="requires_grad=True"):
+        tm.grad(x * 2, x)
+    with pytest.raises(TypeError, match="Tensor"):
+        tm.grad(x * 2, [np.ones(1)])
+
+
+# ---- shape errors name both shapes ---------------------------------------------------------------
+
+
+def test_broadcasting_error_names_both_shapes() -> None:
+    with pytest.raises(ValueError, match=r"\(2,3\).*\(4,\)"):
+        tm.tensor(np.ones((2, 3))) + tm.tensor(np.ones(4))
+
+
+def test_matmul_error_names_both_shapes() -> None:
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
+        tm.matmul(np.ones((2, 3)), tm.tensor(np.ones((4, 5))))
+    with pytest.raises(ValueError, match=r"\(2, 2, 3\).*\(3, 3, 1\)"):
+        tm.matmul(tm.tensor(np.ones((2, 2, 3))), tm.tensor(np.ones((3, 3, 1))))
+
+
+def test_conv2d_errors_name_both_shapes() -> None:
+    x = tm.tensor(np.ones((1, 3, 5, 5)))
+    with pytest.raises(ValueError, match=r"\(1, 3, 5, 5\).*\(4, 2, 3, 3\)"):
+        tm.conv2d(x, tm.tensor(np.ones((4, 2, 3, 3))))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        tm.conv2d(x, tm.tensor(np.ones((4, 3, 7, 7))))
+
+
+def test_broadcast_to_and_sum_to_reject_incompatible_shapes() -> None:
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2, 4\)"):
+        tm.broadcast_to(tm.tensor(np.ones(3)), (2, 4))
+    with pytest.raises(ValueError, match=r"\(2, 4\).*\(3,\)"):
+        tm.sum_to(tm.tensor(np.ones((2, 4))), (3,))
+
+
+# ---- backends ------------------------------------------------------------------------------------
+
+
+class _FakeDeviceArray(np.ndarray):
+    """An ndarray the test tells the backend seam to treat as living on another device."""
+
+
+def test_mixing_backends_is_a_type_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_name = backend.backend_name
+    monkeypatch.setattr(
+        backend, "backend_name", lambda a: "fakegpu" if isinstance(a, _FakeDeviceArray) else real_name(a)
+    )
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    on_device = tm.tensor([0.0, 0.0])
+    on_device.data = on_device.data.view(_FakeDeviceArray)
+    for op in (lambda: x + on_device, lambda: tm.matmul(x, on_device), lambda: tm.stack([x, on_device])):
+        with pytest.raises(TypeError, match=r"numpy.*fakegpu"):
+            op()
+
+
+@pytest.mark.skipif(backend.cupy_unavailable_reason() is not None, reason=str(backend.cupy_unavailable_reason()))
+def test_mixing_numpy_and_cupy_is_a_type_error() -> None:
+    x = tm.tensor([1.0, 2.0], backend="numpy")
+    y = tm.tensor([1.0, 2.0], backend="cupy")
+    assert y.backend == "cupy" and x.backend == "numpy"
+    with pytest.raises(TypeError, match="cupy"):
+        x + y
+
+
+@pytest.mark.skipif(backend.cupy_unavailable_reason() is None, reason="CuPy and a GPU are available here")
+def test_requesting_cupy_without_it_says_why() -> None:
+    with pytest.raises(RuntimeError, match="cupy"):
+        tm.tensor([1.0], backend="cupy")
+
+
+# ---- the graph: depth, lifetime, cycles ----------------------------------------------------------
+
+
+def test_a_100000_op_chain_differentiates_without_recursion() -> None:
+    x = tm.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.00001
+    limit = sys.getrecursionlimit()
+    (g,) = tm.grad(y, x)
+    assert sys.getrecursionlimit() == limit
+    assert g.item() == pytest.approx(1.00001**100_000, rel=1e-9)
+
+
+def _graph_with_watchers(create_graph: bool) -> tuple[list[weakref.ref], tm.Tensor]:
+    x = tm.tensor(np.linspace(-1, 1, 5), requires_grad=True)
+    h1 = tm.tanh(x)
+    h2 = tm.exp(h1) * x
+    loss = tm.sum(tm.log_softmax(h2))
+    watchers = [weakref.ref(t) for t in (h1, h2, loss)] + [weakref.ref(h1.data), weakref.ref(h2.data)]
+    (g,) = tm.grad(loss, x, create_graph=create_graph)
+    return watchers, g
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_nothing_keeps_intermediates_alive_and_there_are_no_cycles(create_graph: bool) -> None:
+    gc.collect()
+    gc.disable()  # only reference counting frees memory now: a cycle would keep the graph alive
+    try:
+        watchers, g = _graph_with_watchers(create_graph)
+        if not create_graph:
+            assert g.creator is None  # the gradient holds no graph
+            assert all(w() is None for w in watchers), "intermediates of a first-order grad leaked"
+        del g
+        assert all(w() is None for w in watchers), "the graph was kept alive by a reference cycle"
+    finally:
+        gc.enable()
+
+
+def test_no_grad_records_nothing_and_restores_on_exit() -> None:
+    x = tm.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError):
+        with tm.no_grad():
+            assert not tm.is_grad_enabled()
+            y = x * 2
+            assert not y.requires_grad and y.creator is None
+            raise RuntimeError("leave the block by an exception")
+    assert tm.is_grad_enabled()
+    assert (x * 2).requires_grad
+
+
+def test_no_grad_is_per_thread() -> None:
+    x = tm.tensor([1.0], requires_grad=True)
+    inside, results = threading.Barrier(2), {}
+
+    def without_grad() -> None:
+        with tm.no_grad():
+            inside.wait()
+            results["no_grad thread"] = (x * 2).requires_grad
+            inside.wait()
+
+    def with_grad() -> None:
+        inside.wait()  # the other thread is inside no_grad now
+        results["other thread"] = (x * 2).requires_grad
+        inside.wait()
+
+    threads = [threading.Thread(target=without_grad), threading.Thread(target=with_grad)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"no_grad thread": False, "other thread": True}
+
+
+def test_stop_gradient_blocks_the_gradient() -> None:
+    x = tm.tensor(3.0, requires_grad=True)
+    (g,) = tm.grad(x * tm.stop_gradient(x), x)
+    assert g.item() == 3.0  # d/dx (x * c) with c = x held constant
+
+
+# ---- numerical stability -------------------------------------------------------------------------
+
+STABLE = {
+    "logsumexp": lambda x: tm.logsumexp(x),
+    "log_softmax": lambda x: tm.log_softmax(x),
+    "softmax": lambda x: tm.softmax(x),
+    "sigmoid": lambda x: tm.sigmoid(x),
+    "softplus": lambda x: tm.softplus(x),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STABLE))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stable_ops_stay_finite_for_huge_inputs(name: str, dtype: type) -> None:
+    # pytest turns RuntimeWarnings (overflow, invalid value) into errors for the whole suite.
+    x = tm.tensor(np.array([-1e4, -30.0, 0.0, 30.0, 1e4], dtype=dtype), requires_grad=True)
+    y = STABLE[name](x)
+    assert np.all(np.isfinite(host(y))), host(y)
+    (g,) = tm.grad(y, x, grad_outputs=np.ones(y.shape, dtype=dtype))
+    assert np.all(np.isfinite(host(g))), host(g)
+    assert y.dtype == dtype and g.dtype == dtype
+
+
+def test_stable_ops_have_the_right_limits() -> None:
+    x = tm.tensor([-1e4, 1e4])
+    np.testing.assert_array_equal(host(tm.sigmoid(x)), [0.0, 1.0])
+    np.testing.assert_array_equal(host(tm.softplus(x)), [0.0, 1e4])
+    assert tm.logsumexp(x).item() == 1e4
+    np.testing.assert_array_equal(host(tm.log_softmax(x)), [-2e4, 0.0])
+    np.testing.assert_array_equal(host(tm.softmax(x)), [0.0, 1.0])
