@@ -90,7 +90,9 @@ def axis_choice(draw: st.DrawFn, ndim: int) -> Any:
 # ---- cases per family ------------------------------------------------------------------------
 
 
-def unary(fn: Callable, ref: Callable, domain: Callable[[tuple[int, ...]], st.SearchStrategy]) -> st.SearchStrategy[Case]:
+def unary(
+    fn: Callable, ref: Callable, domain: Callable[[tuple[int, ...]], st.SearchStrategy]
+) -> st.SearchStrategy[Case]:
     return st.builds(lambda x: Case([x], fn, ref), shapes.flatmap(domain))
 
 
@@ -147,7 +149,13 @@ def reshape_case(draw: st.DrawFn) -> Case:
     shape = draw(shapes)
     x = draw(values(shape))
     size = x.size
-    target = draw(st.sampled_from([(-1,), tuple(reversed(shape)), (1,) + shape, (size, 1), ()] if size == 1 else [(-1,), tuple(reversed(shape)), (1,) + shape, (size, 1)]))
+    target = draw(
+        st.sampled_from(
+            [(-1,), tuple(reversed(shape)), (1,) + shape, (size, 1), ()]
+            if size == 1
+            else [(-1,), tuple(reversed(shape)), (1,) + shape, (size, 1)]
+        )
+    )
     return Case([x], lambda t: tm.reshape(t, target), lambda a: np.reshape(a, target), f"target={target}")
 
 
@@ -251,10 +259,23 @@ def getitem_case(draw: st.DrawFn) -> Case:
     kind = draw(st.sampled_from(["basic", "integer_array", "mask", "mixed"]))
     if kind == "basic":
         index = tuple(
-            draw(st.one_of(st.integers(-n, n - 1), st.builds(slice, st.none() | st.integers(-n, n), st.none() | st.integers(-n, n), st.sampled_from([None, 1, 2, -1]))))
+            draw(
+                st.one_of(
+                    st.integers(-n, n - 1),
+                    st.builds(
+                        slice,
+                        st.none() | st.integers(-n, n),
+                        st.none() | st.integers(-n, n),
+                        st.sampled_from([None, 1, 2, -1]),
+                    ),
+                )
+            )
             for n in shape[: draw(st.integers(1, len(shape)))]
         )
-        if all(isinstance(i, slice) for i in index) and math.prod(len(range(*s.indices(n))) for s, n in zip(index, shape)) == 0:
+        if (
+            all(isinstance(i, slice) for i in index)
+            and math.prod(len(range(*s.indices(n))) for s, n in zip(index, shape)) == 0
+        ):
             index = (slice(None),)
     elif kind == "integer_array":  # repeated indices: the backward must add, not overwrite
         index = np.array(draw(st.lists(st.integers(-shape[0], shape[0] - 1), min_size=1, max_size=5)))
@@ -368,7 +389,9 @@ SPECS = [
     OpSpec("sub", binary(tm.sub, np.subtract)),
     OpSpec("mul", binary(tm.mul, np.multiply)),
     OpSpec("div", binary(tm.div, np.divide, right=lambda s: away_from_zero(s, 0.5, 3.0))),
-    OpSpec("power", binary(tm.power, np.power, left=lambda s: values(s, 0.5, 2.0), right=lambda s: values(s, -2.0, 2.0))),
+    OpSpec(
+        "power", binary(tm.power, np.power, left=lambda s: values(s, 0.5, 2.0), right=lambda s: values(s, -2.0, 2.0))
+    ),
     OpSpec("neg", unary(tm.neg, np.negative, values)),
     OpSpec("exp", unary(tm.exp, np.exp, values), third_order=True),
     OpSpec("log", unary(tm.log, np.log, lambda s: values(s, 0.2, 5.0))),

@@ -25,7 +25,7 @@ import contextlib
 import weakref
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any, Union
+from typing import Any
 
 import numpy
 
@@ -110,7 +110,7 @@ class Tensor:
 
     @property
     def backend(self) -> str:
-        """"numpy" or "cupy"."""
+        """ "numpy" or "cupy"."""
         return backend.backend_name(self.data)
 
     @property
@@ -241,8 +241,8 @@ class Tensor:
         return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
 
 
-Axis = Union[int, Sequence[int], None]
-TensorLike = Union[Tensor, Any]
+Axis = int | Sequence[int] | None
+TensorLike = Any  # a Tensor, a backend array, or anything numpy.asarray accepts
 _new_object = object.__new__
 
 
@@ -271,9 +271,7 @@ def _to_backend_array(data: Any, dtype: Any, backend_name: str | None) -> Any:
     return xp.array(data, dtype=dtype)
 
 
-def tensor(
-    data: Any, requires_grad: bool = False, dtype: Any = None, backend: str | None = None
-) -> Tensor:
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, backend: str | None = None) -> Tensor:
     """A new leaf Tensor holding a copy of ``data``.
 
     dtypes follow NumPy: Python floats and lists of floats give float64, float32 arrays stay
@@ -427,10 +425,7 @@ def grad(
     inputs = _as_tensor_tuple(inputs, "inputs")
     for i, x in enumerate(inputs):
         if not x.requires_grad:
-            raise ValueError(
-                f"inputs[{i}] (shape {x.shape}) does not require grad; "
-                "create it with requires_grad=True"
-            )
+            raise ValueError(f"inputs[{i}] (shape {x.shape}) does not require grad; create it with requires_grad=True")
     if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
         grad_outputs = (grad_outputs,)
     seeds = _seed_gradients(outputs, grad_outputs)
@@ -460,9 +455,7 @@ def _as_tensor_tuple(xs: Any, what: str) -> tuple[Tensor, ...]:
 
 def _seed_gradients(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None) -> list[Tensor]:
     if grad_outputs is not None and len(grad_outputs) != len(outputs):
-        raise ValueError(
-            f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs; give one per output"
-        )
+        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs; give one per output")
     seeds = []
     for i, y in enumerate(outputs):
         g = None if grad_outputs is None else grad_outputs[i]
@@ -477,9 +470,7 @@ def _seed_gradients(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | Non
             g = as_tensor(g, y)
             check_same_backend("grad", (y, g))
             if g.shape != y.shape:
-                raise ValueError(
-                    f"grad_outputs[{i}] has shape {g.shape} but outputs[{i}] has shape {y.shape}"
-                )
+                raise ValueError(f"grad_outputs[{i}] has shape {g.shape} but outputs[{i}] has shape {y.shape}")
         seeds.append(g)
     return seeds
 
@@ -527,21 +518,23 @@ def _backpropagate(
     ready = [f for f in roots if consumers[f] == 0]
     while ready:
         f = ready.pop()
+        inputs = f.inputs
         key = id(f.output())
         gy = grads.get(key) if key in keep else grads.pop(key, None)
-        if gy is not None:
+        if gy is None:  # no gradient reached this op's output: it contributes nothing
+            input_grads: Any = (None,) * len(inputs)
+        else:
             input_grads = f.backward(gy)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
-            for x, g in zip(f.inputs, input_grads):
-                if g is not None and x.requires_grad:
-                    key = id(x)
-                    previous = grads.get(key)
-                    grads[key] = g if previous is None else previous + g
-                    if leaves is not None and x.creator is None:
-                        leaves[key] = x
-        for x in f.inputs:
+        for x, g in zip(inputs, input_grads):
             c = x.creator
+            if g is not None and x.requires_grad:
+                key = id(x)
+                previous = grads.get(key)
+                grads[key] = g if previous is None else previous + g
+                if c is None and leaves is not None:
+                    leaves[key] = x
             if c is not None:
                 n = consumers[c] - 1
                 consumers[c] = n

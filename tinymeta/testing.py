@@ -63,7 +63,9 @@ def _project(outs: Sequence[Tensor], vs: Sequence[Any]) -> float:
     return float(sum((v * o.data).sum() for v, o in zip(vs, outs)))
 
 
-def numerical_gradient(f: Callable[..., Outputs], inputs: Sequence[TensorLike], seed: int = 0, eps: float = 1e-6) -> list[numpy.ndarray]:
+def numerical_gradient(
+    f: Callable[..., Outputs], inputs: Sequence[TensorLike], seed: int = 0, eps: float = 1e-6
+) -> list[numpy.ndarray]:
     """Central finite differences of F(x) = <v, f(x)> in float64, one array per input.
 
     v is the random projection ``gradcheck`` uses for the same ``seed``.
@@ -115,7 +117,9 @@ def gradcheck(
     differentiable = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
     analytic: Sequence[Tensor | None] = [None] * len(leaves)
     if differentiable:
-        analytic = grad([o for o, _ in differentiable], leaves, grad_outputs=[v for _, v in differentiable], allow_unused=True)
+        analytic = grad(
+            [o for o, _ in differentiable], leaves, grad_outputs=[v for _, v in differentiable], allow_unused=True
+        )
     numeric = numerical_gradient(f, arrays, seed=seed, eps=eps)
     for k, (a, n) in enumerate(zip(analytic, numeric)):
         a_host = numpy.zeros(n.shape) if a is None else a.numpy()
@@ -148,7 +152,9 @@ def projected_grad(f: Callable[..., Outputs], seed: int = 1) -> Callable[..., tu
         pairs = [(o, v) for o, v in zip(outs, vectors) if o.requires_grad]
         if not pairs:
             return tuple(_wrap(array_module(x.data).zeros_like(x.data)) for x in xs)
-        grads = grad([o for o, _ in pairs], xs, grad_outputs=[v for _, v in pairs], create_graph=True, allow_unused=True)
+        grads = grad(
+            [o for o, _ in pairs], xs, grad_outputs=[v for _, v in pairs], create_graph=True, allow_unused=True
+        )
         return tuple(_wrap(array_module(x.data).zeros_like(x.data)) if g is None else g for g, x in zip(grads, xs))
 
     return gradient

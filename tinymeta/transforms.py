@@ -54,9 +54,7 @@ def _match(tangents: Sequence[TensorLike], leaves: Sequence[Tensor], what: str) 
 
 
 def _zeros_for_none(grads: Sequence[Tensor | None], like: Sequence[Tensor]) -> tuple[Tensor, ...]:
-    return tuple(
-        g if g is not None else _wrap(array_module(x.data).zeros_like(x.data)) for g, x in zip(grads, like)
-    )
+    return tuple(g if g is not None else _wrap(array_module(x.data).zeros_like(x.data)) for g, x in zip(grads, like))
 
 
 def _linear_dependents(outs: Sequence[Tensor | None], cotangents: Sequence[Tensor]) -> tuple[list, list]:

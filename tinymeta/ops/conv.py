@@ -130,7 +130,9 @@ def conv2d(
     try:
         numpy.broadcast_shapes(x.shape[:-4], weight.shape[:-4])
     except ValueError:
-        raise ValueError(f"conv2d: the leading axes of x {x.shape} and weight {weight.shape} do not broadcast") from None
+        raise ValueError(
+            f"conv2d: the leading axes of x {x.shape} and weight {weight.shape} do not broadcast"
+        ) from None
     filters, channels, kh, kw = weight.shape[-4:]
     cols = _windows(x, (kh, kw), stride, padding, 0.0, "conv2d")  # (..., N, C, kh, kw, oh, ow)
     oh, ow = cols.shape[-2:]
@@ -141,12 +143,16 @@ def conv2d(
     if bias is not None:
         bias = as_tensor(bias, x)
         if bias.shape[-1:] != (filters,):
-            raise ValueError(f"conv2d: bias shape {bias.shape} does not end with the {filters} filters of weight {weight.shape}")
+            raise ValueError(
+                f"conv2d: bias shape {bias.shape} does not end with the {filters} filters of weight {weight.shape}"
+            )
         y = y + reshape(bias, bias.shape[:-1] + (1, filters, 1, 1))
     return y
 
 
-def _pool(x: TensorLike, kernel_size: int, stride: int | None, padding: int, reduce: Any, pad_value: float, op: str) -> Tensor:
+def _pool(
+    x: TensorLike, kernel_size: int, stride: int | None, padding: int, reduce: Any, pad_value: float, op: str
+) -> Tensor:
     x = as_tensor(x)
     stride = kernel_size if stride is None else stride
     cols = _windows(x, (kernel_size, kernel_size), stride, padding, pad_value, op)

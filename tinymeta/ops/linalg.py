@@ -49,9 +49,7 @@ def matmul(a: TensorLike, b: TensorLike) -> Tensor:
     try:
         numpy.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     except ValueError:
-        raise ValueError(
-            f"matmul: the batch axes of shapes {a.shape} and {b.shape} do not broadcast"
-        ) from None
+        raise ValueError(f"matmul: the batch axes of shapes {a.shape} and {b.shape} do not broadcast") from None
     y = MatMul()(a2, b2)
     if a_vector:
         y = reshape(y, y.shape[:-2] + y.shape[-1:])

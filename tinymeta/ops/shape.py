@@ -247,7 +247,10 @@ def concatenate(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
         raise ValueError("concatenate needs tensors with at least one axis, got 0-d tensors")
     axis = numpy.lib.array_utils.normalize_axis_index(axis, ndim)
     for i, t in enumerate(tensors):
-        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1 :] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]:
+        if (
+            t.ndim != ndim
+            or t.shape[:axis] + t.shape[axis + 1 :] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]
+        ):
             raise ValueError(
                 f"concatenate along axis {axis}: tensor {i} has shape {t.shape}, "
                 f"incompatible with tensor 0 of shape {tensors[0].shape}"
@@ -292,7 +295,7 @@ def _index_part(part: Any, x: Tensor, inside_tuple: bool) -> Any:
         part = part.data
     if isinstance(part, list):
         part = array_module(x.data).asarray(part)
-    if getattr(part, "dtype", None) == bool:
+    if getattr(part, "dtype", None) is not None and part.dtype.kind == "b":
         # A boolean mask selects the positions where it is true: the same as their indices.
         if not inside_tuple:
             return tuple(part.nonzero())
