@@ -31,7 +31,7 @@ def value_and_grad(f: Callable[[tm.Tensor], tm.Tensor], x: np.ndarray) -> tuple[
     z = tm.tensor(x, requires_grad=True)
     y = f(z)
     (g,) = tm.grad(y, z)
-    return float(y.item()), g.data
+    return float(y.item()), g.numpy()
 
 
 def conjugate_gradient(
@@ -84,7 +84,7 @@ def minimize(
         if method == "newton":
 
             def hvp(v: np.ndarray, x: np.ndarray = x) -> np.ndarray:
-                return tm.hvp(f, tm.tensor(x), tm.tensor(v))[1].data
+                return tm.hvp(f, tm.tensor(x), tm.tensor(v))[1].numpy()
 
             # Solve to 1% of |g| (tighter near the solution): superlinear convergence at the end.
             p = conjugate_gradient(hvp, g, tol=min(0.01, np.sqrt(gnorm)) * gnorm, max_steps=2 * x.size)

@@ -259,8 +259,8 @@ def test_mixing_backends_is_a_type_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(
         backend, "backend_name", lambda a: "fakegpu" if isinstance(a, _FakeDeviceArray) else real_name(a)
     )
-    x = tm.tensor([1.0, 2.0], requires_grad=True)
-    on_device = tm.tensor([0.0, 0.0])
+    x = tm.tensor([1.0, 2.0], requires_grad=True, backend="numpy")
+    on_device = tm.tensor([0.0, 0.0], backend="numpy")
     on_device.data = on_device.data.view(_FakeDeviceArray)
     for op in (lambda: x + on_device, lambda: tm.matmul(x, on_device), lambda: tm.stack([x, on_device])):
         with pytest.raises(TypeError, match=r"numpy.*fakegpu"):

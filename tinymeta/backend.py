@@ -75,6 +75,13 @@ def to_numpy(a: Any) -> numpy.ndarray:
     return numpy.array(a, copy=True)
 
 
+def asarray_like(a: Any, like: Any) -> Any:
+    """``a`` (an array or nested sequence) as an array of ``like``'s backend, copied if it must move."""
+    if array_module(like) is numpy:
+        return to_numpy(a) if cupy is not None and isinstance(a, cupy.ndarray) else numpy.asarray(a)
+    return cupy.asarray(a)
+
+
 def scatter_add(target: Any, index: Any, values: Any) -> None:
     """``target[index] += values`` in place, adding repeated indices once per occurrence."""
     if cupy is not None and isinstance(target, cupy.ndarray):

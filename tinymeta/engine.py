@@ -287,6 +287,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, backend: s
 def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
     """``x`` itself if it is a Tensor, else a constant Tensor on ``like``'s backend.
 
+    A plain array or list becomes a constant on ``like``'s backend (a NumPy array next to a CuPy
+    tensor is copied to the GPU); two *tensors* on different backends are never mixed silently.
     A Python scalar takes ``like``'s floating dtype, so ``2 * x`` stays float32 for a float32
     ``x`` (NumPy's rule for Python scalars).
     """
@@ -302,10 +304,11 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
             return _wrap(backend.array_module(data).asarray(x, dtype=dtype))
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, _ARRAY_TYPES):
+    if like is None:
+        return _wrap(x if isinstance(x, _ARRAY_TYPES) else numpy.asarray(x))
+    if type(x) is type(like.data):
         return _wrap(x)
-    xp = numpy if like is None else backend.array_module(like.data)
-    return _wrap(xp.asarray(x))
+    return _wrap(backend.asarray_like(x, like.data))
 
 
 _scalar_cache: dict[numpy.dtype, dict[float, numpy.ndarray]] = {}

@@ -28,7 +28,7 @@ from typing import Any
 import numpy
 
 from .backend import array_module
-from .engine import Tensor, TensorLike, _wrap, grad
+from .engine import Tensor, TensorLike, _wrap, grad, tensor
 
 Outputs = Any  # a Tensor or a tuple of Tensors
 
@@ -91,7 +91,8 @@ def numerical_gradient(
 
 
 def _to_float64(x: TensorLike) -> Any:
-    data = x.data if isinstance(x, Tensor) else numpy.asarray(x)
+    """A float64 copy of x's data; a plain array goes to the default backend, like tensor(x)."""
+    data = x.data if isinstance(x, Tensor) else tensor(x).data
     return data.astype(array_module(data).float64, copy=True)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .backend import array_module
-from .engine import Tensor, TensorLike, _wrap, check_same_backend, grad, tensor
+from .engine import Tensor, TensorLike, _wrap, as_tensor, check_same_backend, grad, tensor
 
 
 def _leaves(primals: Sequence[TensorLike]) -> tuple[Tensor, ...]:
@@ -45,7 +45,7 @@ def _match(tangents: Sequence[TensorLike], leaves: Sequence[Tensor], what: str) 
         raise ValueError(f"got {len(tangents)} {what} for {len(leaves)} primals; give one per primal")
     out = []
     for i, (t, x) in enumerate(zip(tangents, leaves)):
-        t = t if isinstance(t, Tensor) else _wrap(array_module(x.data).asarray(t, dtype=x.dtype))
+        t = as_tensor(t, x)
         check_same_backend(what, (x, t))
         if t.shape != x.shape:
             raise ValueError(f"{what}[{i}] has shape {t.shape} but primals[{i}] has shape {x.shape}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy
 
-from ..backend import array_module, scatter_add
+from ..backend import array_module, asarray_like, scatter_add
 from ..engine import Function, Tensor, TensorLike, as_tensor
 
 Shape = tuple[int, ...]
@@ -293,8 +293,8 @@ def getitem(x: TensorLike, index: Any) -> Tensor:
 def _index_part(part: Any, x: Tensor, inside_tuple: bool) -> Any:
     if isinstance(part, Tensor):
         part = part.data
-    if isinstance(part, list):
-        part = array_module(x.data).asarray(part)
+    if isinstance(part, list) or hasattr(part, "dtype"):  # index arrays live where the data lives
+        part = asarray_like(part, x.data)
     if getattr(part, "dtype", None) is not None and part.dtype.kind == "b":
         # A boolean mask selects the positions where it is true: the same as their indices.
         if not inside_tuple:
