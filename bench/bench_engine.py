@@ -170,14 +170,21 @@ def write_results(per_op: dict[str, float], hvp_rows: list[dict[str, float]], ar
         "",
         "## Hessian-vector product vs one gradient (MLP 16-w-w-1, tanh, batch 64, float64)",
         "",
-        "| parameters | width | gradient (ms) | hvp (ms) | hvp / gradient | hvp µs per 1k params |",
+        "| parameters | width | gradient (ms) | hvp (ms) | hvp / gradient | hvp time × vs previous row "
+        "(params × ~10) |",
         "|---|---|---|---|---|---|",
     ]
+    previous = None
     for r in hvp_rows:
-        lines.append(
-            f"| {r['params']:,} | {r['width']} | {r['grad_ms']:.3f} | {r['hvp_ms']:.3f} | {r['ratio']:.2f} | "
-            f"{r['hvp_ms'] * 1e3 / r['params'] * 1e3:.2f} |"
+        growth = (
+            ""
+            if previous is None
+            else f"{r['hvp_ms'] / previous['hvp_ms']:.1f}× for {r['params'] / previous['params']:.1f}× params"
         )
+        lines.append(
+            f"| {r['params']:,} | {r['width']} | {r['grad_ms']:.3f} | {r['hvp_ms']:.3f} | {r['ratio']:.2f} | {growth} |"
+        )
+        previous = r
     (RESULTS / "engine.md").write_text("\n".join(lines) + "\n")
 
 
