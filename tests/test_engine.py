@@ -65,6 +65,9 @@ def test_tensor_accessors() -> None:
     assert not d.requires_grad and d.creator is None
     with pytest.raises(ValueError, match=r"\(1, 3\)"):
         x.item()
+    assert bool(tm.tensor([2.0]) > 1) and not bool(tm.tensor(0.0))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(x > 1)
 
 
 def test_unknown_backend_is_a_clear_error() -> None:

@@ -120,6 +120,11 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:  # as NumPy: only a one-element tensor has a truth value
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use tm.sum or .numpy()")
+        return bool(self.data)
+
     def __repr__(self) -> str:
         body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
         flag = ", requires_grad=True" if self.requires_grad else ""
@@ -305,7 +310,7 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
     if isinstance(x, Tensor):
         return x
     if like is None:
-        return _wrap(x if isinstance(x, _ARRAY_TYPES) else numpy.asarray(x))
+        return _wrap(x if isinstance(x, _ARRAY_TYPES) else backend.get_backend(None).asarray(x))
     if type(x) is type(like.data):
         return _wrap(x)
     return _wrap(backend.asarray_like(x, like.data))
