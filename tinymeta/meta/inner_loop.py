@@ -1,0 +1,116 @@
+"""The inner loop, written once: SGD steps on the support loss, for every algorithm.
+
+    φ_0 = θ,    φ_{s+1}[n] = φ_s[n] - α(n, s) ∇_{φ_s[n]} L_support(φ_s)    for each adapted name n
+
+Everything the algorithms differ in is a parameter of this one loop:
+
+- ``mode`` says how the steps connect to θ.
+  ``"exact"``: the gradients are recorded (``create_graph=True``), so d φ_S / d θ contains every
+  Hessian term (I - α ∇²L) and the meta-gradient is MAML's exact second-order one.
+  ``"first_order"``: the gradients are constants, so d φ_S / d θ = I (first-order MAML); the
+  updates stay recorded, so learned step sizes still get their gradient.
+  ``"detached"``: nothing is recorded, every φ_s is a fresh leaf: memory does not grow with the
+  number of steps (Reptile, iMAML, and first-order MAML without learned step sizes).
+- ``step_size(name, step)`` is α: a float (MAML), a tensor of the parameter's shape (Meta-SGD) or
+  one learned scalar per layer and step (MAML++'s LSLR).
+- ``adapt`` names the parameters that move (all for MAML; the head for ANIL; the context for CAVIA).
+
+**Task batching.** With parameters carrying a leading task axis [T, ...] (θ broadcast to T copies)
+and data [T, K, ...], ``loss_fn`` returns the T per-task losses. Their sum is differentiated: task
+t's loss depends only on its own copy φ[n][t], so the gradient of the sum with respect to the
+[T, ...] parameters is exactly every task's own inner gradient, computed in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
+
+import numpy
+
+from .. import ops
+from ..engine import Tensor, TensorLike, _wrap, grad
+
+Params = dict[str, Tensor]
+Data = TensorLike  # a Tensor, an array or a nested list: the inputs or targets of a batch of tasks
+LossFn = Callable[[Params, TensorLike, TensorLike], Tensor]
+StepSize = Callable[[str, int], TensorLike]
+Mode = Literal["exact", "first_order", "detached"]
+MODES = ("exact", "first_order", "detached")
+
+
+def task_losses(loss_fn: LossFn, params: Params, x: TensorLike, y: TensorLike, shape: tuple[int, ...]) -> Tensor:
+    """``loss_fn(params, x, y)``, checked to be one loss per task: shape (T,), or () for one task."""
+    losses = loss_fn(params, x, y)
+    if not isinstance(losses, Tensor):
+        raise TypeError(f"loss_fn must return a Tensor, got {type(losses).__name__}")
+    if losses.shape != shape:
+        expected = f"({shape[0]},): one loss per task" if shape else "(): one scalar loss for the task"
+        raise ValueError(
+            f"loss_fn returned shape {losses.shape}, expected {expected}; reduce over the examples of each "
+            "task only (tinymeta.nn.mse_loss and cross_entropy do)"
+        )
+    return losses
+
+
+def inner_steps(
+    loss_fn: LossFn,
+    params: Params,
+    x: TensorLike,
+    y: TensorLike,
+    *,
+    steps: int,
+    step_size: StepSize,
+    adapt: Sequence[str],
+    mode: Mode,
+    loss_shape: tuple[int, ...],
+) -> Iterator[Params]:
+    """Yield φ_1, ..., φ_S (see the module docstring). ``params`` is φ_0; it is not modified."""
+    phi = dict(params)
+    for s in range(steps):
+        losses = task_losses(loss_fn, phi, x, y, loss_shape)
+        total = ops.sum(losses) if losses.ndim else losses
+        gradients = grad(total, [phi[n] for n in adapt], create_graph=mode == "exact", allow_unused=True)
+        phi = dict(phi)
+        for name, g in zip(adapt, gradients):
+            if g is None:  # the loss does not depend on this parameter: it stays where it is
+                continue
+            updated = phi[name] - step_size(name, s) * g
+            if mode == "detached":
+                updated = _wrap(updated.data)
+                updated.requires_grad = True
+            phi[name] = updated
+        yield phi
+
+
+def final(trajectory: Iterator[Params]) -> Params:
+    """The last parameters of an inner loop (without keeping the earlier ones)."""
+    phi = None
+    for phi in trajectory:  # noqa: B007  (exhaust the generator, keeping only the last)
+        pass
+    assert phi is not None, "an inner loop has at least one step"
+    return phi
+
+
+def check_tasks(*arrays: TensorLike, names: Sequence[str]) -> int:
+    """The number of tasks T: the leading axis every array must share. Raises ValueError otherwise."""
+    shapes = [tuple(a.shape) if hasattr(a, "shape") else numpy.shape(a) for a in arrays]
+    for name, shape in zip(names, shapes):
+        if len(shape) < 2:
+            raise ValueError(f"{name} must be [T, K, ...] with a leading task axis, got shape {shape}")
+    if len({shape[0] for shape in shapes}) != 1:
+        listed = ", ".join(f"{n} {shape}" for n, shape in zip(names, shapes))
+        raise ValueError(f"the task axes (first axis) disagree: {listed}")
+    return shapes[0][0]
+
+
+def check_episode(x_support: TensorLike, y_support: TensorLike, x_query: TensorLike, y_query: TensorLike) -> int:
+    """The number of tasks T of a meta-batch: support and query arrays must all be [T, ...]."""
+    return check_tasks(x_support, y_support, x_query, y_query, names=("x_support", "y_support", "x_query", "y_query"))
+
+
+def check_inner_loop_settings(inner_lr: float, inner_steps: int) -> None:
+    if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 1:
+        raise ValueError(f"inner_steps must be an integer >= 1, got {inner_steps!r}")
+    if not inner_lr >= 0:
+        raise ValueError(f"inner_lr must be a non-negative step size, got {inner_lr!r}")

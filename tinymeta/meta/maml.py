@@ -1,0 +1,260 @@
+"""MAML (Finn, Abbeel & Levine, ICML 2017), first-order MAML, and MAML++'s options.
+
+For each task i with support set D_i^tr and query set D_i^ts (Finn et al., Algorithm 1/2):
+
+    φ_i = θ - α ∇_θ L(θ, D_i^tr)                       (inner loop, S steps of this)
+    θ  ← θ - β ∇_θ (1/T) Σ_i L(φ_i, D_i^ts)           (outer loop, over a batch of T tasks)
+
+The meta-gradient of one step is (I - α ∇²L(θ, D_i^tr)) ∇L(φ_i, D_i^ts): a Hessian-vector product,
+never the Hessian itself. tinymeta gets it exactly by differentiating through the inner loop
+(``mode="exact"``); ``first_order=True`` drops the Hessian term (FOMAML: d φ / d θ := I).
+
+MAML++ (Antoniou, Edwards & Storkey, ICLR 2019) options:
+- ``learn_inner_lr="per_layer_per_step"``: LSLR, one learned step size per parameter tensor and
+  inner step (§4, "Learning per-layer per-step learning rates");
+- ``step_loss_weights``: the multi-step loss Σ_s w_s L(φ_s, D^ts), the query loss after every
+  inner step (§4, "Multi-step loss optimization").
+
+Example (the one-number check of ``shared/references.md``): g(x) = x², x0 = 2, α = 1:
+
+    >>> import tinymeta as tm
+    >>> from tinymeta.meta import MAML
+    >>> loss = lambda p, x, y: p["x"] ** 2 * tm.sum(x, axis=-1)     # g(x) per task (x = ones)
+    >>> for first_order in (False, True):
+    ...     maml = MAML(loss, inner_lr=1.0, first_order=first_order)
+    ...     theta = maml.init({"x": tm.tensor(2.0, requires_grad=True)})
+    ...     _, grads = maml.meta_grad(theta, [[1.0]], [[0.0]], [[1.0]], [[0.0]])
+    ...     print(grads["x"].item())
+    4.0
+    -4.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from .. import ops
+from ..backend import array_module
+from ..engine import Tensor, TensorLike, _wrap, grad
+from .inner_loop import (
+    LossFn,
+    Params,
+    check_inner_loop_settings,
+    check_tasks,
+    final,
+    inner_steps,
+    task_losses,
+)
+
+LearnedStepSizes = Literal["per_parameter", "per_layer_per_step"]
+STEP_SIZE_PREFIX = "inner_lr."
+
+
+class MAML:
+    """Model-agnostic meta-learning with an exact second-order meta-gradient.
+
+    ``loss_fn(params, x, y)`` is one task's loss (a scalar); called with task-batched params
+    [T, ...] and data [T, K, ...] it must return the T per-task losses (tinymeta.nn's models and
+    losses do). ``batched=True`` adapts all T tasks in one pass; ``batched=False`` loops over the
+    tasks one by one; both give the same meta-gradient.
+
+    Meta-parameters are a flat dict: the model's parameters, plus ``"inner_lr.<name>"`` entries
+    for learned step sizes (Meta-SGD, LSLR). Make them with :meth:`init`.
+    """
+
+    name = "maml"
+    per_task_names: tuple[str, ...] = ()  # parameters made afresh for each task (CAVIA's context)
+
+    def __init__(
+        self,
+        loss_fn: LossFn,
+        inner_lr: float = 0.01,
+        inner_steps: int = 1,
+        first_order: bool = False,
+        adapt_only: Sequence[str] | None = None,
+        learn_inner_lr: LearnedStepSizes | None = None,
+        step_loss_weights: Sequence[float] | None = None,
+        batched: bool = True,
+    ) -> None:
+        check_inner_loop_settings(inner_lr, inner_steps)
+        if learn_inner_lr not in (None, "per_parameter", "per_layer_per_step"):
+            raise ValueError(
+                f"learn_inner_lr must be None, 'per_parameter' or 'per_layer_per_step', got {learn_inner_lr!r}"
+            )
+        if step_loss_weights is not None:
+            step_loss_weights = [float(w) for w in step_loss_weights]
+            if len(step_loss_weights) != inner_steps:
+                raise ValueError(
+                    f"step_loss_weights needs one weight per inner step ({inner_steps}), got {len(step_loss_weights)}"
+                )
+        self.loss_fn = loss_fn
+        self.inner_lr = float(inner_lr)
+        self.inner_steps = inner_steps
+        self.first_order = first_order
+        self.adapt_only = None if adapt_only is None else list(adapt_only)
+        self.learn_inner_lr = learn_inner_lr
+        self.step_loss_weights = step_loss_weights
+        self.batched = batched
+
+    # ---- meta-parameters -----------------------------------------------------------------------
+
+    def init(self, params: Params) -> Params:
+        """Meta-parameters from a model's parameters: leaves that require grad, plus learned step sizes."""
+        meta = {n: _leaf(p) for n, p in self._check_params(params).items()}
+        if self.learn_inner_lr is not None:
+            for n in self._adapted(meta):
+                # Meta-SGD: α has the shape of its parameter; LSLR: one α per tensor and inner step.
+                shape = meta[n].shape if self.learn_inner_lr == "per_parameter" else (self.inner_steps,)
+                xp = array_module(meta[n].data)
+                meta[STEP_SIZE_PREFIX + n] = _leaf(_wrap(xp.full(shape, self.inner_lr, dtype=meta[n].dtype)))
+        return meta
+
+    def _check_params(self, params: Params) -> Params:
+        if not isinstance(params, dict) or not params:
+            raise TypeError(f"params must be a non-empty dict of name -> Tensor, got {type(params).__name__}")
+        for n, p in params.items():
+            if not isinstance(p, Tensor):
+                raise TypeError(f"params[{n!r}] must be a Tensor, got {type(p).__name__}")
+        if self.adapt_only is not None:
+            unknown = sorted(set(self.adapt_only) - set(params) - set(self.per_task_names))
+            if unknown:
+                raise ValueError(f"adapt_only names {unknown} are not parameters; the parameters are {sorted(params)}")
+        return params
+
+    def _adapted(self, params: Params) -> list[str]:
+        return [n for n in params if self.adapt_only is None or n in self.adapt_only]
+
+    def _split(self, meta_params: Params) -> tuple[Params, Params]:
+        params = {n: p for n, p in meta_params.items() if not n.startswith(STEP_SIZE_PREFIX)}
+        rates = {n[len(STEP_SIZE_PREFIX) :]: p for n, p in meta_params.items() if n.startswith(STEP_SIZE_PREFIX)}
+        self._check_params(params)
+        if self.learn_inner_lr is not None and set(rates) != set(self._adapted(params)):
+            raise ValueError(
+                f"meta_params must hold a learned step size 'inner_lr.<name>' for each adapted parameter "
+                f"{self._adapted(params)}, got {sorted(rates)}; make them with {type(self).__name__}.init(params)"
+            )
+        return params, rates
+
+    def _step_size(self, rates: Params) -> Any:
+        if self.learn_inner_lr == "per_parameter":
+            return lambda name, step: rates[name]
+        if self.learn_inner_lr == "per_layer_per_step":
+            return lambda name, step: rates[name][step]
+        return lambda name, step: self.inner_lr
+
+    def _mode(self) -> str:
+        if not self.first_order:
+            return "exact"
+        # First order with fixed step sizes: d φ / d θ = I exactly, so run the loop without any graph
+        # and reconnect φ to θ once at the end (memory independent of the number of steps).
+        return "first_order" if self.learn_inner_lr else "detached"
+
+    # ---- the algorithm -------------------------------------------------------------------------
+
+    def task_params(self, params: Params, tasks: int | None) -> Params:
+        """φ_0 for the inner loop: θ itself (one task), or θ broadcast to [T, ...] for the adapted
+        parameters of a task batch (the others stay shared)."""
+        if tasks is None:
+            return dict(params)
+        adapted = set(self._adapted(params))
+        return {n: ops.broadcast_to(p, (tasks,) + p.shape) if n in adapted else p for n, p in params.items()}
+
+    def trajectory(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, tasks: int | None):
+        """The inner loop's φ_1, ..., φ_S for support data with (``tasks`` = T) or without a task axis."""
+        params, rates = self._split(meta_params)
+        phi0 = self.task_params(params, tasks)
+        adapted = self._adapted(phi0)
+        mode = self._mode()
+        start = dict(phi0)
+        if mode == "detached":
+            start.update({n: _leaf(phi0[n]) for n in adapted})
+        steps = inner_steps(
+            self.loss_fn,
+            start,
+            x_support,
+            y_support,
+            steps=self.inner_steps,
+            step_size=self._step_size(rates),
+            adapt=adapted,
+            mode=mode,
+            loss_shape=() if tasks is None else (tasks,),
+        )
+        for phi in steps:
+            if mode == "detached":  # φ = θ + (φ - θ) held constant: d φ / d θ = I, as FOMAML prescribes
+                phi = {**phi, **{n: phi0[n] + _wrap(phi[n].data - phi0[n].data) for n in adapted}}
+            yield phi
+
+    def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
+        """The adapted parameters φ after the inner loop, differentiable with respect to θ.
+
+        Support data is [T, K, ...]; the adapted parameters come back with a task axis [T, ...]
+        (the others shared), ready for ``model(phi, x_query)`` with x_query [T, N, ...].
+        """
+        tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
+        return final(self.trajectory(meta_params, x_support, y_support, tasks))
+
+    def meta_loss(
+        self,
+        meta_params: Params,
+        x_support: TensorLike,
+        y_support: TensorLike,
+        x_query: TensorLike,
+        y_query: TensorLike,
+    ) -> Tensor:
+        """(1/T) Σ_i L(φ_i, D_i^ts): the mean query loss after adaptation, a scalar Tensor whose
+        gradient with respect to ``meta_params`` is the meta-gradient. All arrays are [T, K, ...]."""
+        tasks = check_tasks(
+            x_support, y_support, x_query, y_query, names=("x_support", "y_support", "x_query", "y_query")
+        )
+        if self.batched:
+            return self._query_loss(
+                self.trajectory(meta_params, x_support, y_support, tasks), x_query, y_query, (tasks,)
+            )
+        losses = [
+            self._query_loss(
+                self.trajectory(meta_params, _task(x_support, t), _task(y_support, t), None),
+                _task(x_query, t),
+                _task(y_query, t),
+                (),
+            )
+            for t in range(tasks)
+        ]
+        return ops.mean(ops.stack(losses))
+
+    def _query_loss(self, trajectory: Any, x_query: TensorLike, y_query: TensorLike, shape: tuple[int, ...]) -> Tensor:
+        if self.step_loss_weights is None:
+            return ops.mean(task_losses(self.loss_fn, final(trajectory), x_query, y_query, shape))
+        total: Any = 0.0
+        for w, phi in zip(self.step_loss_weights, trajectory):  # MAML++ multi-step loss
+            total = total + w * ops.mean(task_losses(self.loss_fn, phi, x_query, y_query, shape))
+        return total
+
+    def meta_grad(
+        self,
+        meta_params: Params,
+        x_support: TensorLike,
+        y_support: TensorLike,
+        x_query: TensorLike,
+        y_query: TensorLike,
+    ) -> tuple[float, Params]:
+        """(meta-loss value, its gradient for every meta-parameter): feed the gradient to an optimiser."""
+        loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query)
+        names = list(meta_params)
+        grads = grad(loss, [meta_params[n] for n in names], allow_unused=True)
+        return float(loss.item()), {n: _zeros_if_none(g, meta_params[n]) for n, g in zip(names, grads)}
+
+
+def _leaf(p: Tensor) -> Tensor:
+    leaf = _wrap(p.data)
+    leaf.requires_grad = True
+    return leaf
+
+
+def _task(a: TensorLike, t: int) -> Any:
+    """Task t's slice of an array or tensor with a leading task axis."""
+    return a[t]
+
+
+def _zeros_if_none(g: Tensor | None, like: Tensor) -> Tensor:
+    return g if g is not None else _wrap(like.data * 0)

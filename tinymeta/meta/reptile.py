@@ -1,0 +1,88 @@
+"""Reptile (Nichol, Achiam & Schulman 2018, "On First-Order Meta-Learning Algorithms").
+
+For each task, k SGD steps from θ on the task's support data give φ̃_i; then (their Algorithm 2,
+batched version)
+
+    θ ← θ + ε (1/T) Σ_i (φ̃_i - θ)
+
+First order by construction: no gradient flows through the inner loop, and nothing of it is kept.
+``meta_grad`` returns g = θ - (1/T) Σ_i φ̃_i, so that plain SGD with learning rate ε on g makes
+exactly the update above (and Adam on g is the usual practical variant).
+"""
+
+from __future__ import annotations
+
+from .. import ops
+from ..engine import Tensor, TensorLike, _wrap
+from .inner_loop import (
+    LossFn,
+    Params,
+    check_inner_loop_settings,
+    check_tasks,
+    final,
+    inner_steps,
+    task_losses,
+)
+
+
+class Reptile:
+    """Reptile over a batch of tasks (see the module docstring)."""
+
+    name = "reptile"
+
+    def __init__(self, loss_fn: LossFn, inner_lr: float = 0.01, inner_steps: int = 5, batched: bool = True) -> None:
+        check_inner_loop_settings(inner_lr, inner_steps)
+        self.loss_fn, self.inner_lr, self.inner_steps, self.batched = loss_fn, float(inner_lr), inner_steps, batched
+
+    def init(self, params: Params) -> Params:
+        return {n: _leaf(p.data) for n, p in params.items()}
+
+    def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
+        """φ̃ after ``inner_steps`` SGD steps, with a task axis [T, ...] (not differentiable)."""
+        tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
+        if not self.batched:
+            per_task = [self._adapt_one(meta_params, x_support[t], y_support[t], None) for t in range(tasks)]
+            return {n: _leaf(ops.stack([phi[n] for phi in per_task]).data) for n in meta_params}
+        return self._adapt_one(meta_params, x_support, y_support, tasks)
+
+    def _adapt_one(self, meta_params: Params, x: TensorLike, y: TensorLike, tasks: int | None) -> Params:
+        start = {
+            n: _leaf(p.data if tasks is None else ops.broadcast_to(p, (tasks,) + p.shape).data)
+            for n, p in meta_params.items()
+        }
+        return final(
+            inner_steps(
+                self.loss_fn,
+                start,
+                x,
+                y,
+                steps=self.inner_steps,
+                step_size=lambda name, step: self.inner_lr,
+                adapt=list(start),
+                mode="detached",
+                loss_shape=() if tasks is None else (tasks,),
+            )
+        )
+
+    def meta_grad(
+        self,
+        meta_params: Params,
+        x_support: TensorLike,
+        y_support: TensorLike,
+        x_query: TensorLike,
+        y_query: TensorLike,
+    ) -> tuple[float, Params]:
+        """(mean query loss after adaptation, θ - mean_i φ̃_i)."""
+        tasks = check_tasks(
+            x_support, y_support, x_query, y_query, names=("x_support", "y_support", "x_query", "y_query")
+        )
+        phi = self.adapt(meta_params, x_support, y_support)
+        query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
+        grads = {n: _wrap(p.data - phi[n].data.mean(axis=0)) for n, p in meta_params.items()}
+        return float(query.data.mean()), grads
+
+
+def _leaf(data: object) -> Tensor:
+    t = _wrap(data)
+    t.requires_grad = True
+    return t

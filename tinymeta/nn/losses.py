@@ -1,0 +1,58 @@
+"""Losses and metrics, reduced per task.
+
+Per-task arrays are ``[N, ...]`` (N examples); any axes in front of them are task axes, which the
+reduction keeps: a loss of inputs ``[T, N, ...]`` is the vector of the T per-task losses.
+"""
+
+from __future__ import annotations
+
+from .. import ops
+from ..backend import array_module
+from ..engine import Tensor, TensorLike, _wrap, as_tensor
+
+
+def mse_loss(prediction: Tensor, target: TensorLike) -> Tensor:
+    """Mean squared error over the examples (and output features) of each task.
+
+    prediction, target: [..., N, D] -> [...]:  L = (1 / (N D)) sum_{n,d} (prediction - target)^2.
+    """
+    target = as_tensor(target, prediction)
+    if prediction.shape != target.shape:
+        raise ValueError(f"mse_loss: prediction shape {prediction.shape} != target shape {target.shape}")
+    if prediction.ndim < 2:
+        raise ValueError(f"mse_loss expects [..., N, D] arrays, got shape {prediction.shape}")
+    diff = prediction - target
+    return ops.mean(diff * diff, axis=(-2, -1))
+
+
+def _one_hot(logits: Tensor, labels: TensorLike, name: str) -> Tensor:
+    labels = as_tensor(labels, logits)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name}: labels must be integers, got dtype {labels.dtype}")
+    if logits.shape[:-1] != labels.shape:
+        raise ValueError(
+            f"{name}: logits shape {logits.shape} needs labels of shape {logits.shape[:-1]}, got {labels.shape}"
+        )
+    classes = logits.shape[-1]
+    xp = array_module(logits.data)
+    low, high = (int(labels.data.min()), int(labels.data.max())) if labels.size else (0, 0)
+    if low < 0 or high >= classes:
+        raise ValueError(f"{name}: labels must lie in [0, {classes}), got values in [{low}, {high}]")
+    return _wrap((labels.data[..., None] == xp.arange(classes)).astype(logits.dtype))
+
+
+def cross_entropy(logits: Tensor, labels: TensorLike) -> Tensor:
+    """Softmax cross-entropy from logits, averaged over the examples of each task.
+
+    logits [..., N, C], integer labels [..., N] -> [...]:  L = -(1/N) sum_n log softmax(logits_n)[y_n],
+    computed with log_softmax (stable for any logits).
+    """
+    one_hot = _one_hot(logits, labels, "cross_entropy")
+    return -ops.mean(ops.sum(ops.log_softmax(logits, axis=-1) * one_hot, axis=-1), axis=-1)
+
+
+def accuracy(logits: Tensor, labels: TensorLike) -> Tensor:
+    """Fraction of examples whose largest logit is the label, per task: [..., N, C] -> [...]."""
+    one_hot = _one_hot(logits, labels, "accuracy")
+    hits = (logits.data.argmax(axis=-1)[..., None] == array_module(logits.data).arange(logits.shape[-1])) * one_hot.data
+    return _wrap(hits.sum(axis=-1).mean(axis=-1))

@@ -1,0 +1,240 @@
+"""Functional models: parameters are a plain ``dict[str, Tensor]`` passed explicitly.
+
+A model is an object with ``init(seed) -> params`` and ``model(params, x) -> output``. Nothing is
+stored in the model but its architecture, so the same model runs with the meta-parameters θ, with
+a task's adapted parameters φ, or with a whole batch of them.
+
+**Task batching.** Every parameter may carry one leading task axis: ``weight`` of shape
+``[T, in, out]`` instead of ``[in, out]``, together with inputs ``[T, N, ...]`` instead of
+``[N, ...]``. Task t is then computed with its own parameters ``params[name][t]`` by batched
+matmuls and convolutions, so a meta-batch of T tasks is one pass instead of a Python loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .. import ops
+from ..engine import Tensor, TensorLike, as_tensor, tensor
+
+Params = dict[str, Tensor]
+ACTIVATIONS = {"relu": ops.relu, "tanh": ops.tanh, "sigmoid": ops.sigmoid, "softplus": ops.softplus}
+
+
+def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float, dtype: str) -> Tensor:
+    return tensor(rng.uniform(-bound, bound, size=shape).astype(dtype), requires_grad=True)
+
+
+class Model:
+    """Base class: the expected parameter shapes, and the check of a params dict against them."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    def check(self, params: Params) -> tuple[int, ...]:
+        """Validate ``params``; return the leading task axes they carry (``()`` for none)."""
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be a dict of name -> Tensor, got {type(params).__name__}")
+        missing = sorted(set(self.shapes) - set(params))
+        unknown = sorted(set(params) - set(self.shapes))
+        if missing or unknown:
+            raise ValueError(
+                f"{type(self).__name__} params do not match the model: missing {missing}, unexpected {unknown}"
+            )
+        lead: tuple[int, ...] | None = None
+        for name, shape in self.shapes.items():
+            p = params[name]
+            if not isinstance(p, Tensor):
+                raise TypeError(f"params[{name!r}] must be a Tensor, got {type(p).__name__}")
+            n = len(shape)
+            if p.shape[p.ndim - n :] != shape or p.ndim > n + 1:
+                raise ValueError(
+                    f"params[{name!r}] has shape {p.shape}; {type(self).__name__} expects {shape} "
+                    f"(or [T, *{shape}] with a leading task axis)"
+                )
+            this_lead = p.shape[: p.ndim - n]
+            if this_lead and lead and this_lead != lead:
+                raise ValueError(f"params[{name!r}] has task axis {this_lead}, other params have {lead}")
+            lead = this_lead or lead
+        return lead or ()
+
+    @staticmethod
+    def _check_input(x: Tensor, lead: tuple[int, ...], example_ndim: int, name: str) -> None:
+        """Inputs are [N, *features] or [T, N, *features]; with task-batched params, T must match."""
+        if lead:
+            ok = x.ndim == example_ndim + 2 and x.shape[0] == lead[0]
+        else:  # shared parameters may also run on a whole batch of tasks
+            ok = x.ndim in (example_ndim + 1, example_ndim + 2)
+        if not ok:
+            tasks = f" for the {lead[0]} tasks of the params" if lead else ""
+            raise ValueError(
+                f"{name}: input of shape {x.shape} should be [N, ...] with {example_ndim} feature axes, "
+                f"or [T, N, ...] with a leading task axis{tasks}"
+            )
+
+
+def _bias(b: Tensor, x_ndim: int) -> Tensor:
+    """A bias [out] or [T, out] shaped to add to activations [N, out] or [T, N, out]."""
+    return ops.expand_dims(b, -2) if b.ndim == 2 and x_ndim == 3 else b
+
+
+class Linear(Model):
+    """y = x W + b, with W of shape [in, out] (or [T, in, out]) and b of shape [out] (or [T, out]).
+
+    ``init`` draws both from U(-1/sqrt(in), 1/sqrt(in)) (the usual default, LeCun-style scale).
+    """
+
+    def __init__(self, in_features: int, out_features: int, dtype: str = "float64") -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.dtype = in_features, out_features, dtype
+        self.shapes = {"weight": (in_features, out_features), "bias": (out_features,)}
+
+    def init(self, seed: int = 0) -> Params:
+        rng = np.random.default_rng(seed)
+        bound = 1 / math.sqrt(self.in_features)
+        return {name: _uniform(rng, shape, bound, self.dtype) for name, shape in self.shapes.items()}
+
+    def __call__(self, params: Params, x: TensorLike) -> Tensor:
+        self.check(params)
+        x = as_tensor(x, params["weight"])
+        return ops.matmul(x, params["weight"]) + _bias(params["bias"], x.ndim)
+
+
+class MLP(Model):
+    """A fully connected network: ``sizes = [in, h1, ..., out]``, ``activation`` between layers.
+
+    ``MLP([1, 40, 40, 1])`` is the sinusoid network of Finn et al. (2017). With ``context_dim=k``
+    the parameters include a context vector ``params["context"]`` of shape [k] (or [T, k]) that is
+    concatenated to every input: the context parameters of CAVIA (Zintgraf et al. 2019), so the
+    first layer takes ``sizes[0] + k`` inputs.
+    """
+
+    def __init__(
+        self, sizes: Sequence[int], activation: str = "relu", context_dim: int = 0, dtype: str = "float64"
+    ) -> None:
+        super().__init__()
+        if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+            raise ValueError(f"MLP sizes must be at least [in, out] of positive ints, got {list(sizes)}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+        self.sizes, self.activation, self.context_dim, self.dtype = list(sizes), activation, context_dim, dtype
+        widths = [sizes[0] + context_dim, *sizes[1:]]
+        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+            self.shapes[f"layers.{i}.weight"] = (fan_in, fan_out)
+            self.shapes[f"layers.{i}.bias"] = (fan_out,)
+        if context_dim:
+            self.shapes["context"] = (context_dim,)
+        last = len(widths) - 2
+        self.head_names = [f"layers.{last}.weight", f"layers.{last}.bias"]
+
+    def init(self, seed: int = 0) -> Params:
+        rng = np.random.default_rng(seed)
+        params = {}
+        for i in range(len(self.sizes) - 1):
+            fan_in, fan_out = self.shapes[f"layers.{i}.weight"]
+            params[f"layers.{i}.weight"] = _uniform(rng, (fan_in, fan_out), 1 / math.sqrt(fan_in), self.dtype)
+            params[f"layers.{i}.bias"] = _uniform(rng, (fan_out,), 1 / math.sqrt(fan_in), self.dtype)
+        if self.context_dim:  # CAVIA's context starts at zero for every task
+            params["context"] = tensor(np.zeros(self.context_dim, dtype=self.dtype), requires_grad=True)
+        return params
+
+    def __call__(self, params: Params, x: TensorLike) -> Tensor:
+        lead = self.check(params)
+        first = next(iter(params.values()))
+        h = as_tensor(x, first)
+        self._check_input(h, lead, 1, "MLP")
+        if self.context_dim:
+            context = params["context"]
+            if context.ndim == 2 and h.ndim == 3:  # [T, k] -> [T, 1, k]
+                context = ops.expand_dims(context, -2)
+            h = ops.concatenate([h, ops.broadcast_to(context, h.shape[:-1] + (self.context_dim,))], axis=-1)
+        act = ACTIVATIONS[self.activation]
+        n_layers = len(self.sizes) - 1
+        for i in range(n_layers):
+            h = ops.matmul(h, params[f"layers.{i}.weight"]) + _bias(params[f"layers.{i}.bias"], h.ndim)
+            if i < n_layers - 1:
+                h = act(h)
+        return h
+
+
+class Conv4(Model):
+    """The few-shot classification network of Vinyals et al. (2016) / Finn et al. (2017).
+
+    Four blocks of [3x3 conv with ``filters`` filters (padding 1), batch norm, ReLU, 2x2 max-pool],
+    then a linear head to ``n_way`` logits. Input: [N, channels, size, size] (28x28 grey for
+    Omniglot), or [T, N, ...] with a task axis. Batch norm normalises with the statistics of the
+    current batch (per task), at training and test time alike, as MAML does: no running statistics.
+    """
+
+    def __init__(
+        self, n_way: int, in_channels: int = 1, filters: int = 64, image_size: int = 28, dtype: str = "float32"
+    ) -> None:
+        super().__init__()
+        self.n_way, self.in_channels, self.filters, self.image_size, self.dtype = (
+            n_way,
+            in_channels,
+            filters,
+            image_size,
+            dtype,
+        )
+        channels, size = in_channels, image_size
+        for i in range(4):
+            self.shapes[f"blocks.{i}.conv.weight"] = (filters, channels, 3, 3)
+            self.shapes[f"blocks.{i}.conv.bias"] = (filters,)
+            self.shapes[f"blocks.{i}.norm.weight"] = (filters,)
+            self.shapes[f"blocks.{i}.norm.bias"] = (filters,)
+            channels, size = filters, size // 2
+        if size < 1:
+            raise ValueError(f"Conv4 needs images of at least 16x16 (four 2x2 poolings), got {image_size}")
+        self.features = filters * size * size
+        self.shapes["head.weight"] = (self.features, n_way)
+        self.shapes["head.bias"] = (n_way,)
+        self.head_names = ["head.weight", "head.bias"]
+
+    def init(self, seed: int = 0) -> Params:
+        rng = np.random.default_rng(seed)
+        params = {}
+        for name, shape in self.shapes.items():
+            if name.endswith("norm.weight"):
+                params[name] = tensor(np.ones(shape, dtype=self.dtype), requires_grad=True)
+            elif name.endswith("bias"):
+                params[name] = tensor(np.zeros(shape, dtype=self.dtype), requires_grad=True)
+            else:  # He-style scale for the convolutions, 1/sqrt(fan_in) for the head
+                fan_in = int(np.prod(shape[1:])) if "conv" in name else shape[0]
+                gain = math.sqrt(6.0) if "conv" in name else 1.0
+                params[name] = _uniform(rng, shape, gain / math.sqrt(fan_in), self.dtype)
+        return params
+
+    def __call__(self, params: Params, x: TensorLike) -> Tensor:
+        lead = self.check(params)
+        h = as_tensor(x, params["head.weight"])
+        self._check_input(h, lead, 3, "Conv4")
+        if h.shape[-3:] != (self.in_channels, self.image_size, self.image_size):
+            raise ValueError(
+                f"Conv4 expects images [{self.in_channels}, {self.image_size}, {self.image_size}], got {h.shape}"
+            )
+        for i in range(4):
+            p = f"blocks.{i}."
+            h = ops.conv2d(h, params[p + "conv.weight"], params[p + "conv.bias"], padding=1)
+            h = batch_norm(h, params[p + "norm.weight"], params[p + "norm.bias"])
+            h = ops.max_pool2d(ops.relu(h), 2)
+        h = ops.reshape(h, h.shape[:-3] + (self.features,))
+        return ops.matmul(h, params["head.weight"]) + _bias(params["head.bias"], h.ndim)
+
+
+def batch_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+    """Normalise x [..., N, C, H, W] per channel with the batch's own mean and variance.
+
+    y = weight * (x - mean) / sqrt(var + eps) + bias, the statistics taken over (N, H, W) for each
+    channel (and separately for each task when there is a task axis); weight, bias: [C] or [T, C].
+    """
+    axes = (-4, -2, -1)
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    centred = x - mean
+    var = ops.mean(centred * centred, axis=axes, keepdims=True)
+    normalised = centred / ops.sqrt(var + eps)
+    shape = weight.shape[:-1] + (1, weight.shape[-1], 1, 1)
+    return normalised * ops.reshape(weight, shape) + ops.reshape(bias, shape)
