@@ -1,0 +1,132 @@
+"""tinymeta.nn: models against NumPy, task batching against a loop, losses, optimisers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinymeta as tm
+from tinymeta import nn
+from tinymeta.testing import gradcheck, gradgradcheck
+
+
+def test_mlp_equals_a_numpy_forward_pass():
+    model = nn.MLP([2, 5, 3], activation="tanh")
+    params = model.init(0)
+    x = np.random.default_rng(0).standard_normal((4, 2))
+    p = {n: v.numpy() for n, v in params.items()}
+    expected = np.tanh(x @ p["layers.0.weight"] + p["layers.0.bias"]) @ p["layers.1.weight"] + p["layers.1.bias"]
+    np.testing.assert_allclose(model(params, x).numpy(), expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "model, x_shape",
+    [
+        (nn.MLP([3, 4, 2]), (5, 3)),
+        (nn.MLP([1, 4, 1], context_dim=2), (5, 1)),
+        (nn.Linear(3, 2), (5, 3)),
+        (nn.Conv4(n_way=3, filters=4, image_size=16, dtype="float64"), (3, 1, 16, 16)),
+    ],
+    ids=["mlp", "mlp+context", "linear", "conv4"],
+)
+def test_task_batched_parameters_equal_a_loop_over_tasks(model, x_shape):
+    rng = np.random.default_rng(1)
+    tasks = 3
+    per_task = [model.init(seed) for seed in range(tasks)]
+    batched = {n: tm.stack([p[n] for p in per_task]) for n in per_task[0]}
+    x = rng.standard_normal((tasks,) + x_shape)
+    out = model(batched, x).numpy()
+    for t in range(tasks):
+        np.testing.assert_allclose(out[t], model(per_task[t], x[t]).numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_conv4_shapes_and_per_task_batch_norm():
+    model = nn.Conv4(n_way=5, filters=8)
+    params = model.init(0)
+    assert params["blocks.0.conv.weight"].shape == (8, 1, 3, 3) and params["head.weight"].shape == (8, 5)
+    x = np.random.default_rng(0).standard_normal((2, 4, 1, 28, 28)).astype(np.float32)
+    assert model(params, x).shape == (2, 4, 5)
+    # Batch norm uses each task's own statistics. Scaling task 1's images by 3 scales its first
+    # convolution's output by 3 (zero bias at init), which its batch norm undoes (up to eps): the
+    # output is unchanged, and task 0, normalised with its own statistics, is untouched.
+    scaled = x.copy()
+    scaled[1] *= 3.0
+    before, after = model(params, x).numpy(), model(params, scaled).numpy()
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_allclose(after[1], before[1], rtol=1e-3, atol=1e-3)
+
+
+def test_batch_norm_normalises_each_channel_and_is_twice_differentiable():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 3, 3)) * 4 + 1
+    out = nn.batch_norm(tm.tensor(x), tm.tensor(np.ones(2)), tm.tensor(np.zeros(2))).numpy()
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(out.var(axis=(0, 2, 3)), 1, rtol=1e-3)  # var / (var + eps)
+    inputs = [rng.standard_normal((2, 2, 2, 2)), rng.standard_normal(2), rng.standard_normal(2)]
+    assert gradcheck(nn.batch_norm, inputs)
+    assert gradgradcheck(nn.batch_norm, inputs)
+
+
+def test_losses_against_numpy_and_per_task_reduction():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((2, 4, 3))
+    labels = rng.integers(0, 3, (2, 4))
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -np.take_along_axis(log_p, labels[..., None], -1)[..., 0].mean(-1)
+    np.testing.assert_allclose(nn.cross_entropy(tm.tensor(logits), labels).numpy(), expected, rtol=1e-13)
+    np.testing.assert_allclose(nn.accuracy(tm.tensor(logits), labels).numpy(), (logits.argmax(-1) == labels).mean(-1))
+    pred, target = rng.standard_normal((2, 4, 1)), rng.standard_normal((2, 4, 1))
+    np.testing.assert_allclose(nn.mse_loss(tm.tensor(pred), target).numpy(), ((pred - target) ** 2).mean((1, 2)))
+    assert gradgradcheck(lambda z: nn.cross_entropy(z, labels), [logits])
+    huge = tm.tensor(np.array([[1e4, -1e4, 0.0]]))
+    assert np.isfinite(nn.cross_entropy(huge, np.array([1])).item())
+
+
+def test_loss_input_errors():
+    with pytest.raises(ValueError, match=r"labels of shape \(4,\)"):
+        nn.cross_entropy(tm.tensor(np.zeros((4, 3))), np.zeros(5, dtype=int))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        nn.cross_entropy(tm.tensor(np.zeros((2, 3))), np.array([0, 3]))
+    with pytest.raises(TypeError, match="integers"):
+        nn.cross_entropy(tm.tensor(np.zeros((2, 3))), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"\(4, 1\).*\(4, 2\)"):
+        nn.mse_loss(tm.tensor(np.zeros((4, 1))), np.zeros((4, 2)))
+
+
+def test_adam_and_sgd_match_their_update_rules():
+    params = {"w": tm.tensor(np.array([1.0, -2.0]), requires_grad=True)}
+    g = np.array([0.5, -0.25])
+    grads = {"w": tm.tensor(g)}
+    adam = nn.Adam(lr=0.1)
+    state = adam.init(params)
+    p1, state = adam.step(params, grads, state)
+    p2, state = adam.step(p1, grads, state)
+    m, v, w = np.zeros(2), np.zeros(2), np.array([1.0, -2.0])
+    for t in (1, 2):
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+        w = w - 0.1 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    np.testing.assert_allclose(p2["w"].numpy(), w, rtol=1e-12)
+    assert p2["w"].requires_grad and p2["w"].creator is None
+
+    sgd = nn.SGD(lr=0.1, momentum=0.9)
+    s = sgd.init(params)
+    q1, s = sgd.step(params, grads, s)
+    q2, s = sgd.step(q1, grads, s)
+    np.testing.assert_allclose(q2["w"].numpy(), np.array([1.0, -2.0]) - 0.1 * g - 0.1 * (0.9 * g + g), rtol=1e-12)
+
+
+def test_clip_grad_norm_scales_all_gradients_together():
+    grads = {"a": tm.tensor([3.0]), "b": tm.tensor([4.0])}
+    clipped, norm = nn.clip_grad_norm(grads, 1.0)
+    assert norm == pytest.approx(5.0)
+    np.testing.assert_allclose([clipped["a"].item(), clipped["b"].item()], [0.6, 0.8], rtol=1e-9)
+    same, _ = nn.clip_grad_norm(grads, 10.0)
+    assert same["a"].item() == 3.0
+
+
+def test_optimiser_errors():
+    with pytest.raises(ValueError, match="lr"):
+        nn.Adam(lr=-1.0)
+    params = {"w": tm.tensor([1.0], requires_grad=True)}
+    with pytest.raises(ValueError, match="keys"):
+        nn.SGD(0.1).step(params, {"v": tm.tensor([1.0])}, nn.SGD(0.1).init(params))
