@@ -322,3 +322,21 @@ def test_bad_input_gets_clear_errors():
         MAML(loss, inner_steps=2, step_loss_weights=[1.0])
     with pytest.raises(ValueError, match="lam"):
         iMAML(loss, lam=0.0)
+
+
+def test_maml_on_conv4_classification_batched_equals_per_task():
+    rng = np.random.default_rng(0)
+    model = nn.Conv4(n_way=2, filters=2, image_size=16, dtype="float64")
+
+    def loss(params, x, y):
+        return nn.cross_entropy(model(params, x), y)
+
+    xs, xq = rng.standard_normal((2, 4, 1, 16, 16)), rng.standard_normal((2, 4, 1, 16, 16))
+    ys, yq = np.array([[0, 0, 1, 1]] * 2), np.array([[0, 1, 0, 1]] * 2)
+    results = []
+    for batched in (True, False):
+        maml = MAML(loss, inner_lr=0.4, inner_steps=1, batched=batched)
+        results.append(maml.meta_grad(maml.init(model.init(0)), xs, ys, xq, yq))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
+    for n in results[0][1]:
+        np.testing.assert_allclose(results[0][1][n].numpy(), results[1][1][n].numpy(), rtol=1e-10, atol=1e-12)

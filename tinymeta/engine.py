@@ -157,7 +157,7 @@ class Tensor:
         leaves: dict[int, Tensor] = {}
         seeds = _seed_gradients((self,), None if grad is None else (grad,))
         with grad_mode(create_graph):
-            grads = _backpropagate((self,), seeds, keep=(), leaves=leaves)
+            grads = _backpropagate((self,), seeds, targets=None, leaves=leaves)
             for key, leaf in leaves.items():
                 g = grads[key]
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
@@ -438,7 +438,7 @@ def grad(
         grad_outputs = (grad_outputs,)
     seeds = _seed_gradients(outputs, grad_outputs)
     with grad_mode(create_graph):
-        grads = _backpropagate(outputs, seeds, keep={id(x) for x in inputs})
+        grads = _backpropagate(outputs, seeds, targets={id(x) for x in inputs})
     result = []
     for i, x in enumerate(inputs):
         g = grads.get(id(x))
@@ -486,16 +486,20 @@ def _seed_gradients(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | Non
 def _backpropagate(
     outputs: Sequence[Tensor],
     seeds: Sequence[Tensor],
-    keep: Any,
+    targets: set[int] | None,
     leaves: dict[int, Tensor] | None = None,
 ) -> dict[int, Tensor]:
     """Reverse-mode sweep; returns gradients keyed by ``id(tensor)``.
 
-    The order is topological and computed iteratively (no recursion, O(nodes + edges)): first
-    count, for every Function in the graph, how many Functions consume its output; then run a
-    Function's backward once all its consumers have delivered their gradient. Gradients of
-    intermediate tensors are dropped as soon as they are used, unless their id is in ``keep``.
-    ``leaves``, when given, collects the leaf tensors that received a gradient.
+    1. Count, for every Function in the graph, how many Functions consume its output (iteratively:
+       no recursion, O(nodes + edges)).
+    2. Order the Functions so that each comes after all its consumers (Kahn's algorithm).
+    3. With ``targets`` (the ids of the tensors ``grad`` was asked about), keep only the Functions
+       on a path from an output to a target: in MAML's inner loop, the gradient at step s must not
+       walk back through the s steps before it.
+    4. Run each Function's backward in that order and accumulate the gradients of its inputs.
+       Gradients of intermediate tensors are dropped as soon as they are used, unless they are
+       targets. ``leaves``, when given, collects the leaf tensors that received a gradient.
     """
     grads: dict[int, Tensor] = {}
     for y, g in zip(outputs, seeds):
@@ -523,31 +527,49 @@ def _backpropagate(
                     consumers[c] = 1
                     todo.append(c)
 
+    order = []
     ready = [f for f in roots if consumers[f] == 0]
     while ready:
         f = ready.pop()
-        inputs = f.inputs
-        key = id(f.output())
-        gy = grads.get(key) if key in keep else grads.pop(key, None)
-        if gy is None:  # no gradient reached this op's output: it contributes nothing
-            input_grads: Any = (None,) * len(inputs)
-        else:
-            input_grads = f.backward(gy)
-            if type(input_grads) is not tuple:
-                input_grads = (input_grads,)
-        for x, g in zip(inputs, input_grads):
+        order.append(f)
+        for x in f.inputs:
             c = x.creator
-            if g is not None and x.requires_grad:
-                key = id(x)
-                previous = grads.get(key)
-                grads[key] = g if previous is None else previous + g
-                if c is None and leaves is not None:
-                    leaves[key] = x
             if c is not None:
                 n = consumers[c] - 1
                 consumers[c] = n
                 if n == 0:
                     ready.append(c)
+
+    needed: Any = None
+    if targets is not None:
+        needed = set()
+        for f in reversed(order):  # inputs before the ops that consume them
+            for x in f.inputs:
+                if id(x) in targets or x.creator in needed:
+                    needed.add(f)
+                    break
+        order = [f for f in order if f in needed]
+
+    no_targets: Any = ()
+    for f in order:
+        key = id(f.output())
+        gy = grads.get(key) if key in (targets or no_targets) else grads.pop(key, None)
+        if gy is None:  # no gradient reached this op's output: it contributes nothing
+            continue
+        input_grads = f.backward(gy)
+        if type(input_grads) is not tuple:
+            input_grads = (input_grads,)
+        for x, g in zip(f.inputs, input_grads):
+            if g is None or not x.requires_grad:
+                continue
+            key = id(x)
+            c = x.creator
+            if needed is not None and key not in targets and c not in needed:
+                continue  # leads to no target
+            previous = grads.get(key)
+            grads[key] = g if previous is None else previous + g
+            if c is None and leaves is not None:
+                leaves[key] = x
     return grads
 
 

@@ -31,7 +31,7 @@ Example (the one-number check of ``shared/references.md``): g(x) = x², x0 = 2, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from .. import ops
@@ -160,7 +160,9 @@ class MAML:
         adapted = set(self._adapted(params))
         return {n: ops.broadcast_to(p, (tasks,) + p.shape) if n in adapted else p for n, p in params.items()}
 
-    def trajectory(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, tasks: int | None):
+    def trajectory(
+        self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, tasks: int | None
+    ) -> Iterator[Params]:
         """The inner loop's φ_1, ..., φ_S for support data with (``tasks`` = T) or without a task axis."""
         params, rates = self._split(meta_params)
         phi0 = self.task_params(params, tasks)
