@@ -22,6 +22,7 @@ computed per task.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from .. import ops
@@ -68,6 +69,12 @@ class iMAML:  # noqa: N801  (the paper's name)
 
     def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
         """φ* of the regularised inner problem, with a task axis [T, ...] (not differentiable)."""
+        return final(self.fine_tune(meta_params, x_support, y_support, self.inner_steps))
+
+    def fine_tune(
+        self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
+    ) -> Iterator[Params]:
+        """φ_1, ..., φ_steps of gradient descent on the regularised inner loss, from θ, for every task."""
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         theta = {n: _wrap(p.data) for n, p in meta_params.items()}
 
@@ -79,18 +86,16 @@ class iMAML:  # noqa: N801  (the paper's name)
             return self.loss_fn(phi, x, y) + (self.lam / 2) * penalty
 
         start = {n: _leaf(ops.broadcast_to(p, (tasks,) + p.shape).data) for n, p in theta.items()}
-        return final(
-            inner_steps(
-                proximal_loss,
-                start,
-                x_support,
-                y_support,
-                steps=self.inner_steps,
-                step_size=lambda name, step: self.inner_lr,
-                adapt=list(start),
-                mode="detached",
-                loss_shape=(tasks,),
-            )
+        return inner_steps(
+            proximal_loss,
+            start,
+            x_support,
+            y_support,
+            steps=steps,
+            step_size=lambda name, step: self.inner_lr,
+            adapt=list(start),
+            mode="detached",
+            loss_shape=(tasks,),
         )
 
     def meta_grad(

@@ -140,7 +140,8 @@ class MAML:
         if self.learn_inner_lr == "per_parameter":
             return lambda name, step: rates[name]
         if self.learn_inner_lr == "per_layer_per_step":
-            return lambda name, step: rates[name][step]
+            last = self.inner_steps - 1  # beyond the trained steps (fine_tune), keep the last step size
+            return lambda name, step: rates[name][min(step, last)]
         return lambda name, step: self.inner_lr
 
     def _mode(self) -> str:
@@ -161,31 +162,48 @@ class MAML:
         return {n: ops.broadcast_to(p, (tasks,) + p.shape) if n in adapted else p for n, p in params.items()}
 
     def trajectory(
-        self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, tasks: int | None
+        self,
+        meta_params: Params,
+        x_support: TensorLike,
+        y_support: TensorLike,
+        tasks: int | None,
+        steps: int | None = None,
+        mode: str | None = None,
     ) -> Iterator[Params]:
-        """The inner loop's φ_1, ..., φ_S for support data with (``tasks`` = T) or without a task axis."""
+        """The inner loop's φ_1, ..., φ_S for support data with (``tasks`` = T) or without a task axis.
+
+        ``steps`` and ``mode`` default to the algorithm's own (``inner_steps``; exact or first order).
+        """
         params, rates = self._split(meta_params)
         phi0 = self.task_params(params, tasks)
         adapted = self._adapted(phi0)
-        mode = self._mode()
+        mode = mode or self._mode()
         start = dict(phi0)
         if mode == "detached":
             start.update({n: _leaf(phi0[n]) for n in adapted})
-        steps = inner_steps(
+        trajectory = inner_steps(
             self.loss_fn,
             start,
             x_support,
             y_support,
-            steps=self.inner_steps,
+            steps=steps or self.inner_steps,
             step_size=self._step_size(rates),
             adapt=adapted,
             mode=mode,
             loss_shape=() if tasks is None else (tasks,),
         )
-        for phi in steps:
+        for phi in trajectory:
             if mode == "detached":  # φ = θ + (φ - θ) held constant: d φ / d θ = I, as FOMAML prescribes
                 phi = {**phi, **{n: phi0[n] + _wrap(phi[n].data - phi0[n].data) for n in adapted}}
             yield phi
+
+    def fine_tune(
+        self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
+    ) -> Iterator[Params]:
+        """Test-time adaptation: φ_1, ..., φ_steps by the algorithm's own update rule (its step sizes,
+        its adapted parameters), for any number of steps, with no second-order graph (evaluation)."""
+        tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
+        return self.trajectory(meta_params, x_support, y_support, tasks, steps=steps, mode="detached")
 
     def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
         """The adapted parameters φ after the inner loop, differentiable with respect to θ.

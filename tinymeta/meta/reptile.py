@@ -12,6 +12,8 @@ exactly the update above (and Adam on g is the usual practical variant).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from .. import ops
 from ..engine import Tensor, TensorLike, _wrap
 from .inner_loop import (
@@ -41,27 +43,32 @@ class Reptile:
         """φ̃ after ``inner_steps`` SGD steps, with a task axis [T, ...] (not differentiable)."""
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         if not self.batched:
-            per_task = [self._adapt_one(meta_params, x_support[t], y_support[t], None) for t in range(tasks)]
+            per_task = [final(self._steps(meta_params, x_support[t], y_support[t], None)) for t in range(tasks)]
             return {n: _leaf(ops.stack([phi[n] for phi in per_task]).data) for n in meta_params}
-        return self._adapt_one(meta_params, x_support, y_support, tasks)
+        return final(self._steps(meta_params, x_support, y_support, tasks))
 
-    def _adapt_one(self, meta_params: Params, x: TensorLike, y: TensorLike, tasks: int | None) -> Params:
-        start = {
-            n: _leaf(p.data if tasks is None else ops.broadcast_to(p, (tasks,) + p.shape).data)
-            for n, p in meta_params.items()
-        }
-        return final(
-            inner_steps(
-                self.loss_fn,
-                start,
-                x,
-                y,
-                steps=self.inner_steps,
-                step_size=lambda name, step: self.inner_lr,
-                adapt=list(start),
-                mode="detached",
-                loss_shape=() if tasks is None else (tasks,),
-            )
+    def fine_tune(
+        self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
+    ) -> Iterator[Params]:
+        """Test-time adaptation: φ_1, ..., φ_steps of plain SGD with ``inner_lr`` on every task."""
+        tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
+        return self._steps(meta_params, x_support, y_support, tasks, steps)
+
+    def _steps(
+        self, meta_params: Params, x: TensorLike, y: TensorLike, tasks: int | None, steps: int | None = None
+    ) -> Iterator[Params]:
+        shape = () if tasks is None else (tasks,)
+        start = {n: _leaf(ops.broadcast_to(p, shape + p.shape).data) for n, p in meta_params.items()}
+        return inner_steps(
+            self.loss_fn,
+            start,
+            x,
+            y,
+            steps=steps or self.inner_steps,
+            step_size=lambda name, step: self.inner_lr,
+            adapt=list(start),
+            mode="detached",
+            loss_shape=shape,
         )
 
     def meta_grad(
