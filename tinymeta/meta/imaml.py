@@ -69,12 +69,17 @@ class iMAML:  # noqa: N801  (the paper's name)
 
     def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
         """φ* of the regularised inner problem, with a task axis [T, ...] (not differentiable)."""
-        return final(self.fine_tune(meta_params, x_support, y_support, self.inner_steps))
+        return final(self._steps(meta_params, x_support, y_support, self.inner_steps))
 
     def fine_tune(
         self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
     ) -> Iterator[Params]:
-        """φ_1, ..., φ_steps of gradient descent on the regularised inner loss, from θ, for every task."""
+        """Test-time adaptation: φ_0 = θ, then φ_1, ..., φ_steps of gradient descent on the
+        regularised inner loss."""
+        yield dict(meta_params)
+        yield from self._steps(meta_params, x_support, y_support, steps)
+
+    def _steps(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int) -> Iterator[Params]:
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         theta = {n: _wrap(p.data) for n, p in meta_params.items()}
 

@@ -200,10 +200,12 @@ class MAML:
     def fine_tune(
         self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
     ) -> Iterator[Params]:
-        """Test-time adaptation: φ_1, ..., φ_steps by the algorithm's own update rule (its step sizes,
-        its adapted parameters), for any number of steps, with no second-order graph (evaluation)."""
+        """Test-time adaptation for evaluation: φ_0 (before any step), φ_1, ..., φ_steps, by the
+        algorithm's own update rule (its step sizes, its adapted parameters), for any number of
+        steps, without recording the second-order graph."""
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        return self.trajectory(meta_params, x_support, y_support, tasks, steps=steps, mode="detached")
+        yield self.task_params(self._split(meta_params)[0], tasks)
+        yield from self.trajectory(meta_params, x_support, y_support, tasks, steps=steps, mode="detached")
 
     def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
         """The adapted parameters φ after the inner loop, differentiable with respect to θ.

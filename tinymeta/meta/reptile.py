@@ -50,9 +50,10 @@ class Reptile:
     def fine_tune(
         self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
     ) -> Iterator[Params]:
-        """Test-time adaptation: φ_1, ..., φ_steps of plain SGD with ``inner_lr`` on every task."""
+        """Test-time adaptation: φ_0 = θ, then φ_1, ..., φ_steps of plain SGD with ``inner_lr``."""
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        return self._steps(meta_params, x_support, y_support, tasks, steps)
+        yield dict(meta_params)
+        yield from self._steps(meta_params, x_support, y_support, tasks, steps)
 
     def _steps(
         self, meta_params: Params, x: TensorLike, y: TensorLike, tasks: int | None, steps: int | None = None

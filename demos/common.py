@@ -1,0 +1,154 @@
+"""What every demo shares: device selection, progress bars, atomic checkpoints, confidence
+intervals, result files and optional figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import tinymeta as tm
+from tinymeta import backend
+
+
+class DemoError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    try:
+        return main(argv)
+    except DemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def use_device(device: str) -> None:
+    """Make every tensor the demo creates live on ``device`` ("cpu": NumPy, "gpu": CuPy)."""
+    if device == "gpu":
+        reason = backend.cupy_unavailable_reason()
+        if reason is not None:
+            raise DemoError(f"--device gpu: {reason}; run with --device cpu")
+        os.environ["TINYMETA_BACKEND"] = "cupy"
+    else:
+        os.environ["TINYMETA_BACKEND"] = "numpy"
+
+
+def progress(iterable: Iterable[int], total: int, initial: int, description: str, enabled: bool) -> Any:
+    """A tqdm progress bar when tqdm is installed, else a line every 10% (nothing if disabled)."""
+    if enabled:
+        try:
+            from tqdm import tqdm
+
+            return tqdm(iterable, total=total, initial=initial, desc=description, dynamic_ncols=True)
+        except ImportError:
+            pass
+    return _Plain(iterable, total, initial, description, enabled)
+
+
+class _Plain:
+    def __init__(self, iterable: Iterable[int], total: int, initial: int, description: str, enabled: bool) -> None:
+        self.iterable, self.total, self.initial, self.description, self.enabled = (
+            iterable,
+            total,
+            initial,
+            description,
+            enabled,
+        )
+        self.postfix = ""
+        self.start = time.perf_counter()
+
+    def __iter__(self) -> Iterator[int]:
+        every = max(1, self.total // 10)
+        for i in self.iterable:
+            yield i
+            if self.enabled and ((i + 1) % every == 0 or i + 1 == self.total):
+                elapsed = time.perf_counter() - self.start
+                print(f"{self.description}: {i + 1}/{self.total} {self.postfix} [{elapsed:.0f}s]", flush=True)
+
+    def set_postfix_str(self, text: str) -> None:
+        self.postfix = text
+
+    def close(self) -> None:
+        pass
+
+
+def to_host(params: dict[str, tm.Tensor]) -> dict[str, np.ndarray]:
+    return {n: p.numpy() for n, p in params.items()}
+
+
+def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+    """Write arrays and a JSON-able ``info`` dict atomically: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, __info__=np.array(json.dumps(info)), **arrays)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    if not path.is_file():
+        raise DemoError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files if k != "__info__"}
+            info = json.loads(str(f["__info__"]))
+    except Exception as exc:  # a truncated or foreign file
+        raise DemoError(f"{path} is not a tinymeta demo checkpoint ({type(exc).__name__}: {exc})") from None
+    return arrays, info
+
+
+def check_architecture(path: Path, arrays: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]]) -> None:
+    """The checkpoint's parameter shapes must be the model's: else say which differs."""
+    for name, shape in expected.items():
+        if name not in arrays:
+            raise DemoError(f"{path} was saved from another architecture: it has no parameter {name!r}")
+        if arrays[name].shape != tuple(shape):
+            raise DemoError(
+                f"{path} was saved from another architecture: {name} has shape {arrays[name].shape}, "
+                f"this model needs {tuple(shape)}"
+            )
+
+
+def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and the half-width of its 95% confidence interval, 1.96 · std / sqrt(n), along ``axis``."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[axis]
+    return values.mean(axis=axis), 1.96 * values.std(axis=axis) / np.sqrt(n)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot (non-interactive), or None with a message when it is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: figures skipped (pip install -e '.[demos]')")
+        return None
+    return plt

@@ -1,0 +1,375 @@
+"""Sinusoid regression, the benchmark of Finn, Abbeel & Levine (ICML 2017), section 5.1.
+
+Each task is y = A sin(x + φ) with A ~ U[0.1, 5], φ ~ U[0, π], x ~ U[-5, 5]; a 1-40-40-1 ReLU
+network is meta-trained on batches of 25 tasks with K = 10 support and 10 query points, inner SGD
+step α = 0.01, Adam with learning rate 1e-3 in the outer loop. The ``pretrained`` baseline is one
+network trained on all tasks jointly, then fine-tuned like the others (the paper's Figure 2).
+
+Evaluation: 600 new tasks (a fixed evaluation seed), fine-tuned on K = 5, 10, 20 points for 0 to
+10 steps by each algorithm's own rule; MSE on 100 points of each task's curve; mean ± 1.96·std/√600.
+
+    python -m demos.sinusoid                           # MAML and the pretrained baseline (~2 min)
+    python -m demos.sinusoid --algo all --paper        # every algorithm, 70,000 iterations each
+    python -m demos.sinusoid --algo metasgd --resume   # continue a run from its checkpoint
+    python -m demos.sinusoid --eval-only runs/sinusoid/checkpoints/maml.npz
+
+Outputs in --out (default runs/sinusoid): checkpoints/<algo>.npz (meta-parameters, optimiser and
+random state: --resume continues exactly), results/<algo>.json, results.csv and results.md (every
+algorithm evaluated so far), and the figures fig2_adaptation.png and fig3_steps.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import tinymeta as tm
+from demos import common
+from tinymeta import nn
+from tinymeta.backend import to_numpy
+from tinymeta.meta import ANIL, CAVIA, MAML, MetaSGD, Reptile, iMAML
+
+ALGORITHMS = ["maml", "fomaml", "reptile", "metasgd", "maml++", "anil", "cavia", "imaml", "pretrained"]
+SHOTS = (5, 10, 20)
+EVAL_STEPS = 10
+CONTEXT_DIM = 5  # CAVIA's context parameters on the sinusoid (Zintgraf et al. 2019)
+PAPER_ITERATIONS = 70_000
+
+
+# ---- tasks -----------------------------------------------------------------------------------
+
+
+def sample_tasks(rng: np.random.Generator, tasks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Amplitudes and phases, each [tasks, 1, 1]."""
+    return rng.uniform(0.1, 5.0, (tasks, 1, 1)), rng.uniform(0, np.pi, (tasks, 1, 1))
+
+
+def sample_batch(rng: np.random.Generator, tasks: int, k: int, dtype: str) -> tuple[np.ndarray, ...]:
+    """A meta-batch: support and query sets [tasks, k, 1] each."""
+    amplitude, phase = sample_tasks(rng, tasks)
+    x = rng.uniform(-5.0, 5.0, (tasks, 2 * k, 1))
+    y = amplitude * np.sin(x + phase)
+    return tuple(a.astype(dtype) for a in (x[:, :k], y[:, :k], x[:, k:], y[:, k:]))
+
+
+# ---- algorithms --------------------------------------------------------------------------------
+
+
+def make_model(algo: str, dtype: str) -> nn.MLP:
+    return nn.MLP([1, 40, 40, 1], activation="relu", context_dim=CONTEXT_DIM if algo == "cavia" else 0, dtype=dtype)
+
+
+def make_algorithm(algo: str, model: nn.MLP, inner_lr: float) -> Any:
+    """The meta-learner for ``algo``; the pretrained baseline is fine-tuned like MAML (plain SGD)."""
+
+    def loss(params: nn.Params, x: Any, y: Any) -> tm.Tensor:
+        return nn.mse_loss(model(params, x), y)
+
+    return {
+        "maml": lambda: MAML(loss, inner_lr=inner_lr, inner_steps=1),
+        "fomaml": lambda: MAML(loss, inner_lr=inner_lr, inner_steps=1, first_order=True),
+        "reptile": lambda: Reptile(loss, inner_lr=inner_lr, inner_steps=5),
+        "metasgd": lambda: MetaSGD(loss, inner_lr=inner_lr, inner_steps=1),
+        "maml++": lambda: MAML(
+            loss, inner_lr=inner_lr, inner_steps=2, learn_inner_lr="per_layer_per_step", step_loss_weights=[0.3, 0.7]
+        ),
+        "anil": lambda: ANIL(loss, head=model.head_names, inner_lr=inner_lr, inner_steps=1),
+        "cavia": lambda: CAVIA(loss, context_dim=CONTEXT_DIM, inner_lr=1.0, inner_steps=1),
+        "imaml": lambda: iMAML(loss, inner_lr=inner_lr, inner_steps=5, lam=1.0, cg_steps=5),
+        "pretrained": lambda: MAML(loss, inner_lr=inner_lr, inner_steps=1),
+    }[algo]()
+
+
+def pretrained_grad(model: nn.MLP, theta: nn.Params, batch: tuple[np.ndarray, ...]) -> tuple[float, nn.Params]:
+    """The baseline's step: the MSE of one network on all the batch's points of all tasks."""
+    xs, ys, xq, yq = batch
+    x, y = np.concatenate([xs, xq], axis=1), np.concatenate([ys, yq], axis=1)
+    loss = tm.mean(nn.mse_loss(model(theta, x), y))
+    names = list(theta)
+    grads = tm.grad(loss, [theta[n] for n in names])
+    return float(loss.item()), dict(zip(names, grads))
+
+
+# ---- training with checkpoints -------------------------------------------------------------------
+
+
+def train(algo: str, args: argparse.Namespace, out: Path) -> tuple[nn.Params, Any, nn.MLP, int]:
+    """Meta-train ``algo`` up to ``args.iterations``; returns θ, the algorithm, the model, iterations done."""
+    model = make_model(algo, args.dtype)
+    algorithm = make_algorithm(algo, model, args.inner_lr)
+    theta = algorithm.init(model.init(args.seed))
+    adam = nn.Adam(lr=args.meta_lr)
+    state = adam.init(theta)
+    rng = np.random.default_rng(args.seed)
+    start = 0
+    path = out / "checkpoints" / f"{algo}.npz"
+    info = dict(algo=algo, dtype=args.dtype, seed=args.seed, inner_lr=args.inner_lr, meta_lr=args.meta_lr, k=args.k)
+    if args.resume and path.is_file():
+        theta, state, rng, start = restore(path, theta, adam, info)
+        print(f"{algo}: resumed from {path} at iteration {start}")
+    if start >= args.iterations:
+        print(f"{algo}: already trained for {start} iterations (>= --iterations {args.iterations})")
+        return theta, algorithm, model, start
+
+    bar = common.progress(range(start, args.iterations), args.iterations, start, algo, not args.no_progress)
+    running = None
+    for it in bar:
+        batch = sample_batch(rng, args.meta_batch, args.k, args.dtype)
+        if algo == "pretrained":
+            loss, grads = pretrained_grad(model, theta, batch)
+        else:
+            loss, grads = algorithm.meta_grad(theta, *batch)
+        if not np.isfinite(loss):
+            raise common.DemoError(f"{algo}: the meta-loss became {loss} at iteration {it}; lower --meta-lr")
+        theta, state = adam.step(theta, grads, state)
+        running = loss if running is None else 0.98 * running + 0.02 * loss
+        if (it + 1) % 50 == 0:
+            bar.set_postfix_str(f"meta-loss {running:.3f}")
+        if (it + 1) % args.checkpoint_every == 0 or it + 1 == args.iterations:
+            save(path, theta, state, rng, it + 1, info)
+    bar.close()
+    return theta, algorithm, model, args.iterations
+
+
+def save(path: Path, theta: nn.Params, state: dict, rng: np.random.Generator, iteration: int, info: dict) -> None:
+    arrays = {f"param/{n}": p.numpy() for n, p in theta.items()}
+    arrays.update({f"adam_m/{n}": to_numpy(v) for n, v in state["m"].items()})
+    arrays.update({f"adam_v/{n}": to_numpy(v) for n, v in state["v"].items()})
+    meta = dict(info, iteration=iteration, adam_step=state["step"], rng=rng.bit_generator.state)
+    common.save_checkpoint(path, arrays, meta)
+
+
+def restore(path: Path, theta: nn.Params, adam: nn.Adam, info: dict) -> tuple[nn.Params, dict, Any, int]:
+    arrays, meta = common.load_checkpoint(path)
+    for key in ("algo", "dtype"):
+        if meta.get(key) != info[key]:
+            raise common.DemoError(f"{path} holds a {key}={meta.get(key)!r} run, not {key}={info[key]!r}")
+    params = {n[len("param/") :]: a for n, a in arrays.items() if n.startswith("param/")}
+    common.check_architecture(path, params, {n: p.shape for n, p in theta.items()})
+    if set(params) != set(theta):
+        raise common.DemoError(f"{path} was saved from another architecture: parameters {sorted(params)}")
+    theta = {n: tm.tensor(params[n], requires_grad=True) for n in theta}
+    state = {
+        "step": meta["adam_step"],
+        "m": {n: tm.tensor(arrays[f"adam_m/{n}"]).data for n in theta},
+        "v": {n: tm.tensor(arrays[f"adam_v/{n}"]).data for n in theta},
+    }
+    rng = np.random.default_rng()
+    rng.bit_generator.state = meta["rng"]
+    return theta, state, rng, int(meta["iteration"])
+
+
+def load_for_eval(path: Path, args: argparse.Namespace) -> tuple[str, nn.Params, Any, nn.MLP]:
+    arrays, meta = common.load_checkpoint(path)
+    algo = meta.get("algo")
+    if algo not in ALGORITHMS:
+        raise common.DemoError(f"{path} is not a sinusoid checkpoint (algorithm {algo!r})")
+    model = make_model(algo, meta.get("dtype", args.dtype))
+    algorithm = make_algorithm(algo, model, meta.get("inner_lr", args.inner_lr))
+    expected = algorithm.init(model.init(0))
+    params = {n[len("param/") :]: a for n, a in arrays.items() if n.startswith("param/")}
+    common.check_architecture(path, params, {n: p.shape for n, p in expected.items()})
+    return algo, {n: tm.tensor(params[n], requires_grad=True) for n in expected}, algorithm, model
+
+
+# ---- evaluation ----------------------------------------------------------------------------------
+
+
+def evaluation_tasks(seed: int, tasks: int, dtype: str) -> dict[str, Any]:
+    """Fixed held-out tasks: for each K, the support points; and a 100-point grid of each curve."""
+    rng = np.random.default_rng(seed)
+    amplitude, phase = sample_tasks(rng, tasks)
+    grid = np.broadcast_to(np.linspace(-5, 5, 100)[None, :, None], (tasks, 100, 1))
+    data: dict[str, Any] = {"grid": grid.astype(dtype), "truth": (amplitude * np.sin(grid + phase)).astype(dtype)}
+    for k in SHOTS:
+        x = rng.uniform(-5, 5, (tasks, k, 1))
+        data[k] = (x.astype(dtype), (amplitude * np.sin(x + phase)).astype(dtype))
+    data["amplitude"], data["phase"] = amplitude, phase
+    return data
+
+
+def evaluate(theta: nn.Params, algorithm: Any, model: nn.MLP, data: dict[str, Any]) -> dict[str, Any]:
+    """MSE after 0..EVAL_STEPS test-time steps, for each K: mean and 95% CI over the tasks."""
+    results: dict[str, Any] = {}
+    for k in SHOTS:
+        xs, ys = data[k]
+        per_task = []
+        for phi in algorithm.fine_tune(theta, xs, ys, EVAL_STEPS):
+            with tm.no_grad():
+                per_task.append(nn.mse_loss(model(phi, data["grid"]), data["truth"]).numpy())
+        mean, ci = common.mean_ci(np.stack(per_task), axis=1)
+        results[str(k)] = {"mse": mean.tolist(), "ci95": ci.tolist()}
+    return results
+
+
+def predictions(theta: nn.Params, algorithm: Any, model: nn.MLP, data: dict[str, Any], k: int, tasks: int) -> dict:
+    """For Figure 2: the first ``tasks`` evaluation tasks, predictions after 0, 1 and 10 steps."""
+    xs, ys = (a[:tasks] for a in data[k])
+    grid = data["grid"][:tasks]
+    out = {}
+    for step, phi in enumerate(algorithm.fine_tune(theta, xs, ys, EVAL_STEPS)):
+        if step in (0, 1, EVAL_STEPS):
+            with tm.no_grad():
+                out[step] = model(phi, grid).numpy()[..., 0]
+    return out
+
+
+# ---- reports -------------------------------------------------------------------------------------
+
+
+def report(out: Path) -> None:
+    """results.csv / results.md over every algorithm evaluated so far in ``out``."""
+    rows, found = [], {}
+    for algo in ALGORITHMS:
+        path = out / "results" / f"{algo}.json"
+        if path.is_file():
+            found[algo] = common.json.loads(path.read_text())
+    if not found:
+        return
+    header = ["algorithm", "iterations", "K", "steps", "mse", "ci95"]
+    for algo, r in found.items():
+        for k in SHOTS:
+            for step in range(EVAL_STEPS + 1):
+                rows.append(
+                    [algo, r["iterations"], k, step, r["eval"][str(k)]["mse"][step], r["eval"][str(k)]["ci95"][step]]
+                )
+    common.write_csv(out / "results.csv", header, rows)
+    lines = [
+        "| algorithm | iterations | "
+        + " | ".join(f"{k}-shot, {s} step{'s' if s > 1 else ''}" for k in SHOTS for s in (1, 10))
+        + " |",
+        "|---|---|" + "---|" * (2 * len(SHOTS)),
+    ]
+    for algo, r in found.items():
+        cells = [
+            f"{r['eval'][str(k)]['mse'][s]:.3f} ± {r['eval'][str(k)]['ci95'][s]:.3f}" for k in SHOTS for s in (1, 10)
+        ]
+        lines.append(f"| {algo} | {r['iterations']:,} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    (out / "results.md").write_text(
+        "# Sinusoid regression: MSE on 600 held-out tasks (mean ± 95% CI)\n\n" + table + "\n"
+    )
+    print("\nMSE on 600 held-out tasks after fine-tuning on K points (mean ± 1.96·std/√600):\n")
+    print(table)
+
+
+def figures(out: Path, data: dict[str, Any], trained: dict[str, tuple]) -> None:
+    plt = common.pyplot()
+    if plt is None:
+        return
+    found = {}
+    for algo in ALGORITHMS:
+        path = out / "results" / f"{algo}.json"
+        if path.is_file():
+            found[algo] = common.json.loads(path.read_text())
+    if found:  # Figure 3: MSE against the number of test-time steps (K = 10)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for algo, r in found.items():
+            mse, ci = np.array(r["eval"]["10"]["mse"]), np.array(r["eval"]["10"]["ci95"])
+            ax.errorbar(range(EVAL_STEPS + 1), mse, yerr=ci, marker="o", ms=3, capsize=2, label=algo)
+        ax.set_xlabel("number of gradient steps at test time")
+        ax.set_ylabel("mean squared error (600 tasks)")
+        ax.set_title("Sinusoid, K = 10 (cf. Finn et al. 2017, Figure 3)")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8, ncol=2)
+        fig.savefig(out / "fig3_steps.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        print(f"figure: {out / 'fig3_steps.png'}")
+    shown = [a for a in ("maml", "pretrained") if a in trained] or list(trained)[:2]
+    if not shown:
+        return
+    tasks, k = 3, 10
+    fig, axes = plt.subplots(len(shown), tasks, figsize=(4 * tasks, 3 * len(shown)), squeeze=False)
+    grid = data["grid"][0, :, 0]
+    for row, algo in enumerate(shown):
+        theta, algorithm, model = trained[algo]
+        preds = predictions(theta, algorithm, model, data, k, tasks)
+        for t in range(tasks):
+            ax = axes[row][t]
+            ax.plot(grid, data["truth"][t, :, 0], "r", label="ground truth")
+            ax.plot(data[k][0][t, :, 0], data[k][1][t, :, 0], "k^", label=f"{k} points used for the gradient")
+            for step, style in ((0, ":"), (1, "--"), (EVAL_STEPS, "-")):
+                ax.plot(grid, preds[step][t], style, color="C0", label=f"after {step} step{'s' if step != 1 else ''}")
+            ax.set_title(f"{algo}, task {t + 1}")
+            ax.set_ylim(-6, 6)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "fig2_adaptation.png", dpi=110)
+    plt.close(fig)
+    print(f"figure: {out / 'fig2_adaptation.png'}")
+
+
+# ---- command line ----------------------------------------------------------------------------------
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m demos.sinusoid",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    )
+    parser.add_argument("--algo", default="maml", help=f"comma-separated, from {', '.join(ALGORITHMS)}, or 'all'")
+    parser.add_argument("--no-baseline", action="store_true", help="do not also train the pretrained baseline")
+    parser.add_argument("--iterations", type=int, default=10_000, help="meta-iterations per algorithm")
+    parser.add_argument("--paper", action="store_true", help=f"the paper's {PAPER_ITERATIONS:,} meta-iterations")
+    parser.add_argument("--meta-batch", type=int, default=25, help="tasks per meta-iteration")
+    parser.add_argument("--k", type=int, default=10, help="support (and query) points per task in training")
+    parser.add_argument("--inner-lr", type=float, default=0.01, help="inner SGD step size α")
+    parser.add_argument("--meta-lr", type=float, default=1e-3, help="Adam learning rate of the outer loop")
+    parser.add_argument("--eval-tasks", type=int, default=600)
+    parser.add_argument("--eval-seed", type=int, default=2017, help="seed of the held-out tasks")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--out", type=Path, default=Path("runs/sinusoid"))
+    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument("--resume", action="store_true", help="continue each algorithm from its checkpoint")
+    parser.add_argument("--eval-only", type=Path, metavar="CHECKPOINT", help="evaluate a checkpoint, no training")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.paper:
+        args.iterations = PAPER_ITERATIONS
+    algos = ALGORITHMS if args.algo == "all" else [a.strip() for a in args.algo.split(",") if a.strip()]
+    unknown = [a for a in algos if a not in ALGORITHMS]
+    if unknown:
+        raise common.DemoError(f"unknown algorithm {unknown[0]!r}; choose from {', '.join(ALGORITHMS)} or 'all'")
+    if not args.no_baseline and "pretrained" not in algos:
+        algos.append("pretrained")
+    args.algos = algos
+    for name in ("iterations", "meta_batch", "k", "eval_tasks", "checkpoint_every"):
+        if getattr(args, name) < 1:
+            raise common.DemoError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    common.use_device(args.device)
+    out = args.out
+    data = evaluation_tasks(args.eval_seed, args.eval_tasks, args.dtype)
+    trained: dict[str, tuple] = {}
+    if args.eval_only is not None:
+        algo, theta, algorithm, model = load_for_eval(args.eval_only, args)
+        iterations = int(common.load_checkpoint(args.eval_only)[1].get("iteration", 0))
+        trained[algo] = (theta, algorithm, model)
+        result = dict(algo=algo, iterations=iterations, eval=evaluate(theta, algorithm, model, data))
+        common.write_json(out / "results" / f"{algo}.json", result)
+    else:
+        print(f"training {', '.join(args.algos)} for {args.iterations:,} iterations each ({args.device}, {args.dtype})")
+        for algo in args.algos:
+            theta, algorithm, model, iterations = train(algo, args, out)
+            trained[algo] = (theta, algorithm, model)
+            result = dict(algo=algo, iterations=iterations, eval=evaluate(theta, algorithm, model, data))
+            common.write_json(out / "results" / f"{algo}.json", result)
+    report(out)
+    figures(out, data, trained)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.run(main))
