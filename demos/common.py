@@ -117,6 +117,48 @@ def check_architecture(path: Path, arrays: dict[str, np.ndarray], expected: dict
             )
 
 
+def save_training_state(
+    path: Path, theta: dict[str, tm.Tensor], adam_state: dict, rng: np.random.Generator, iteration: int, info: dict
+) -> None:
+    """Meta-parameters, Adam's moments and step, the data RNG and the iteration: all --resume needs
+    to continue a run exactly as if it had never stopped."""
+    arrays = {f"param/{n}": p.numpy() for n, p in theta.items()}
+    arrays.update({f"adam_m/{n}": backend.to_numpy(v) for n, v in adam_state["m"].items()})
+    arrays.update({f"adam_v/{n}": backend.to_numpy(v) for n, v in adam_state["v"].items()})
+    meta = dict(info, iteration=iteration, adam_step=adam_state["step"], rng=rng.bit_generator.state)
+    save_checkpoint(path, arrays, meta)
+
+
+def load_params(path: Path, template: dict[str, tm.Tensor]) -> tuple[dict[str, tm.Tensor], dict[str, Any]]:
+    """The meta-parameters of a checkpoint, checked against ``template``'s names and shapes."""
+    arrays, info = load_checkpoint(path)
+    params = {n[len("param/") :]: a for n, a in arrays.items() if n.startswith("param/")}
+    check_architecture(path, params, {n: p.shape for n, p in template.items()})
+    extra = sorted(set(params) - set(template))
+    if extra:
+        raise DemoError(f"{path} was saved from another architecture: it has extra parameters {extra}")
+    return {n: tm.tensor(params[n], requires_grad=True) for n in template}, info
+
+
+def restore_training_state(
+    path: Path, template: dict[str, tm.Tensor], info: dict
+) -> tuple[dict[str, tm.Tensor], dict, np.random.Generator, int]:
+    """The inverse of save_training_state; the run's settings in ``info`` must match the checkpoint's."""
+    theta, saved = load_params(path, template)
+    for key, value in info.items():
+        if key in saved and saved[key] != value:
+            raise DemoError(f"{path} was saved by a run with {key}={saved[key]!r}, this run has {key}={value!r}")
+    arrays, _ = load_checkpoint(path)
+    state = {
+        "step": saved["adam_step"],
+        "m": {n: tm.tensor(arrays[f"adam_m/{n}"]).data for n in theta},
+        "v": {n: tm.tensor(arrays[f"adam_v/{n}"]).data for n in theta},
+    }
+    rng = np.random.default_rng()
+    rng.bit_generator.state = saved["rng"]
+    return theta, state, rng, int(saved["iteration"])
+
+
 def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean and the half-width of its 95% confidence interval, 1.96 · std / sqrt(n), along ``axis``."""
     values = np.asarray(values, dtype=np.float64)

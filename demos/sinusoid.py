@@ -30,7 +30,6 @@ import numpy as np
 import tinymeta as tm
 from demos import common
 from tinymeta import nn
-from tinymeta.backend import to_numpy
 from tinymeta.meta import ANIL, CAVIA, MAML, MetaSGD, Reptile, iMAML
 
 ALGORITHMS = ["maml", "fomaml", "reptile", "metasgd", "maml++", "anil", "cavia", "imaml", "pretrained"]
@@ -109,7 +108,7 @@ def train(algo: str, args: argparse.Namespace, out: Path) -> tuple[nn.Params, An
     path = out / "checkpoints" / f"{algo}.npz"
     info = dict(algo=algo, dtype=args.dtype, seed=args.seed, inner_lr=args.inner_lr, meta_lr=args.meta_lr, k=args.k)
     if args.resume and path.is_file():
-        theta, state, rng, start = restore(path, theta, adam, info)
+        theta, state, rng, start = common.restore_training_state(path, theta, info)
         print(f"{algo}: resumed from {path} at iteration {start}")
     if start >= args.iterations:
         print(f"{algo}: already trained for {start} iterations (>= --iterations {args.iterations})")
@@ -130,50 +129,20 @@ def train(algo: str, args: argparse.Namespace, out: Path) -> tuple[nn.Params, An
         if (it + 1) % 50 == 0:
             bar.set_postfix_str(f"meta-loss {running:.3f}")
         if (it + 1) % args.checkpoint_every == 0 or it + 1 == args.iterations:
-            save(path, theta, state, rng, it + 1, info)
+            common.save_training_state(path, theta, state, rng, it + 1, info)
     bar.close()
     return theta, algorithm, model, args.iterations
 
 
-def save(path: Path, theta: nn.Params, state: dict, rng: np.random.Generator, iteration: int, info: dict) -> None:
-    arrays = {f"param/{n}": p.numpy() for n, p in theta.items()}
-    arrays.update({f"adam_m/{n}": to_numpy(v) for n, v in state["m"].items()})
-    arrays.update({f"adam_v/{n}": to_numpy(v) for n, v in state["v"].items()})
-    meta = dict(info, iteration=iteration, adam_step=state["step"], rng=rng.bit_generator.state)
-    common.save_checkpoint(path, arrays, meta)
-
-
-def restore(path: Path, theta: nn.Params, adam: nn.Adam, info: dict) -> tuple[nn.Params, dict, Any, int]:
-    arrays, meta = common.load_checkpoint(path)
-    for key in ("algo", "dtype"):
-        if meta.get(key) != info[key]:
-            raise common.DemoError(f"{path} holds a {key}={meta.get(key)!r} run, not {key}={info[key]!r}")
-    params = {n[len("param/") :]: a for n, a in arrays.items() if n.startswith("param/")}
-    common.check_architecture(path, params, {n: p.shape for n, p in theta.items()})
-    if set(params) != set(theta):
-        raise common.DemoError(f"{path} was saved from another architecture: parameters {sorted(params)}")
-    theta = {n: tm.tensor(params[n], requires_grad=True) for n in theta}
-    state = {
-        "step": meta["adam_step"],
-        "m": {n: tm.tensor(arrays[f"adam_m/{n}"]).data for n in theta},
-        "v": {n: tm.tensor(arrays[f"adam_v/{n}"]).data for n in theta},
-    }
-    rng = np.random.default_rng()
-    rng.bit_generator.state = meta["rng"]
-    return theta, state, rng, int(meta["iteration"])
-
-
 def load_for_eval(path: Path, args: argparse.Namespace) -> tuple[str, nn.Params, Any, nn.MLP]:
-    arrays, meta = common.load_checkpoint(path)
-    algo = meta.get("algo")
+    info = common.load_checkpoint(path)[1]
+    algo = info.get("algo")
     if algo not in ALGORITHMS:
         raise common.DemoError(f"{path} is not a sinusoid checkpoint (algorithm {algo!r})")
-    model = make_model(algo, meta.get("dtype", args.dtype))
-    algorithm = make_algorithm(algo, model, meta.get("inner_lr", args.inner_lr))
-    expected = algorithm.init(model.init(0))
-    params = {n[len("param/") :]: a for n, a in arrays.items() if n.startswith("param/")}
-    common.check_architecture(path, params, {n: p.shape for n, p in expected.items()})
-    return algo, {n: tm.tensor(params[n], requires_grad=True) for n in expected}, algorithm, model
+    model = make_model(algo, info.get("dtype", args.dtype))
+    algorithm = make_algorithm(algo, model, info.get("inner_lr", args.inner_lr))
+    theta, _ = common.load_params(path, algorithm.init(model.init(0)))
+    return algo, theta, algorithm, model
 
 
 # ---- evaluation ----------------------------------------------------------------------------------
