@@ -102,14 +102,14 @@ def generate_class(rng: np.random.Generator, examples: int) -> np.ndarray:
     """One character class: ``examples`` drawings of the same 2-4 random strokes, [E, 1, 28, 28]."""
     strokes = rng.integers(2, 5)
     control = rng.uniform(0.15, 0.85, (strokes, 3, 2))
-    jittered = control[None] + rng.normal(0, 0.025, (examples, strokes, 3, 2))
+    jittered = control[None] + rng.normal(0, 0.045, (examples, strokes, 3, 2))
     points = _bezier(jittered).reshape(examples, -1, 2) - 0.5
-    angle = rng.normal(0, 0.15, examples)
-    scale = rng.uniform(0.85, 1.1, (examples, 1))
-    shear = rng.normal(0, 0.1, examples)
+    angle = rng.normal(0, 0.25, examples)
+    scale = rng.uniform(0.8, 1.15, (examples, 1))
+    shear = rng.normal(0, 0.15, examples)
     cos, sin = np.cos(angle), np.sin(angle)
     affine = np.stack([np.stack([cos, -sin + shear], -1), np.stack([sin, cos], -1)], -2) * scale[..., None]
-    points = np.einsum("eij,epj->epi", affine, points) + 0.5 + rng.normal(0, 0.03, (examples, 1, 2))
+    points = np.einsum("eij,epj->epi", affine, points) + 0.5 + rng.normal(0, 0.06, (examples, 1, 2))
     return _render(points, rng.uniform(1.2, 2.4, examples))[:, None]
 
 

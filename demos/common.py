@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 import tinymeta as tm
-from tinymeta import backend
+from tinymeta import backend, nn
 
 
 class DemoError(Exception):
@@ -157,6 +157,53 @@ def restore_training_state(
     rng = np.random.default_rng()
     rng.bit_generator.state = saved["rng"]
     return theta, state, rng, int(saved["iteration"])
+
+
+def meta_train(
+    name: str,
+    step: Callable[[dict[str, tm.Tensor], np.random.Generator], tuple[float, dict[str, tm.Tensor]]],
+    theta: dict[str, tm.Tensor],
+    path: Path,
+    info: dict,
+    args: Any,
+    callback: Callable[[int, dict[str, tm.Tensor], float], str | None] | None = None,
+) -> tuple[dict[str, tm.Tensor], int]:
+    """The outer loop every demo shares: Adam on ``step``'s gradients up to ``args.iterations``.
+
+    ``step(theta, rng)`` samples a meta-batch with ``rng`` and returns (loss, gradients). A
+    checkpoint is written atomically every ``args.checkpoint_every`` iterations and at the end;
+    with ``args.resume`` the run continues from it exactly (same parameters, optimiser moments and
+    data stream as a run that never stopped). ``callback(iteration, theta, running_loss)`` runs
+    every ``args.checkpoint_every`` iterations and may return text for the progress bar.
+    Returns θ and the number of iterations done.
+    """
+    adam = nn.Adam(lr=args.meta_lr)
+    state = adam.init(theta)
+    rng = np.random.default_rng(args.seed)
+    start = 0
+    if args.resume and path.is_file():
+        theta, state, rng, start = restore_training_state(path, theta, info)
+        print(f"{name}: resumed from {path} at iteration {start}")
+    if start >= args.iterations:
+        print(f"{name}: already trained for {start} iterations (>= --iterations {args.iterations})")
+        return theta, start
+    bar = progress(range(start, args.iterations), args.iterations, start, name, not args.no_progress)
+    running, note = None, ""
+    for it in bar:
+        loss, grads = step(theta, rng)
+        if not np.isfinite(loss):
+            raise DemoError(f"{name}: the meta-loss became {loss} at iteration {it}; lower --meta-lr")
+        theta, state = adam.step(theta, grads, state)
+        running = loss if running is None else 0.98 * running + 0.02 * loss
+        last = it + 1 == args.iterations
+        if (it + 1) % args.checkpoint_every == 0 or last:
+            save_training_state(path, theta, state, rng, it + 1, info)
+            if callback is not None:
+                note = callback(it + 1, theta, running) or ""
+        if (it + 1) % 10 == 0 or last:
+            bar.set_postfix_str(f"meta-loss {running:.3f} {note}")
+    bar.close()
+    return theta, args.iterations
 
 
 def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:

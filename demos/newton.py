@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import tinymeta as tm
+from demos import common
 
 
 def rosenbrock(x: tm.Tensor) -> tm.Tensor:
@@ -138,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gd-max-iter", type=int, default=2000, help="gradient-descent iterations at most")
     parser.add_argument("--out", type=Path, default=None, help="folder for the PNG of the 2-D paths")
     parser.add_argument("--quiet", action="store_true", help="do not print every Newton iterate")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     args = parser.parse_args(argv)
+    common.use_device(args.device)
     if args.dim < 2:
         parser.error(f"--dim must be at least 2, got {args.dim}")
 
@@ -168,4 +171,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.run(main))

@@ -100,38 +100,18 @@ def train(algo: str, args: argparse.Namespace, out: Path) -> tuple[nn.Params, An
     """Meta-train ``algo`` up to ``args.iterations``; returns θ, the algorithm, the model, iterations done."""
     model = make_model(algo, args.dtype)
     algorithm = make_algorithm(algo, model, args.inner_lr)
-    theta = algorithm.init(model.init(args.seed))
-    adam = nn.Adam(lr=args.meta_lr)
-    state = adam.init(theta)
-    rng = np.random.default_rng(args.seed)
-    start = 0
-    path = out / "checkpoints" / f"{algo}.npz"
-    info = dict(algo=algo, dtype=args.dtype, seed=args.seed, inner_lr=args.inner_lr, meta_lr=args.meta_lr, k=args.k)
-    if args.resume and path.is_file():
-        theta, state, rng, start = common.restore_training_state(path, theta, info)
-        print(f"{algo}: resumed from {path} at iteration {start}")
-    if start >= args.iterations:
-        print(f"{algo}: already trained for {start} iterations (>= --iterations {args.iterations})")
-        return theta, algorithm, model, start
 
-    bar = common.progress(range(start, args.iterations), args.iterations, start, algo, not args.no_progress)
-    running = None
-    for it in bar:
+    def step(theta: nn.Params, rng: np.random.Generator) -> tuple[float, nn.Params]:
         batch = sample_batch(rng, args.meta_batch, args.k, args.dtype)
         if algo == "pretrained":
-            loss, grads = pretrained_grad(model, theta, batch)
-        else:
-            loss, grads = algorithm.meta_grad(theta, *batch)
-        if not np.isfinite(loss):
-            raise common.DemoError(f"{algo}: the meta-loss became {loss} at iteration {it}; lower --meta-lr")
-        theta, state = adam.step(theta, grads, state)
-        running = loss if running is None else 0.98 * running + 0.02 * loss
-        if (it + 1) % 50 == 0:
-            bar.set_postfix_str(f"meta-loss {running:.3f}")
-        if (it + 1) % args.checkpoint_every == 0 or it + 1 == args.iterations:
-            common.save_training_state(path, theta, state, rng, it + 1, info)
-    bar.close()
-    return theta, algorithm, model, args.iterations
+            return pretrained_grad(model, theta, batch)
+        return algorithm.meta_grad(theta, *batch)
+
+    info = dict(algo=algo, dtype=args.dtype, seed=args.seed, inner_lr=args.inner_lr, meta_lr=args.meta_lr, k=args.k)
+    theta, done = common.meta_train(
+        algo, step, algorithm.init(model.init(args.seed)), out / "checkpoints" / f"{algo}.npz", info, args
+    )
+    return theta, algorithm, model, done
 
 
 def load_for_eval(path: Path, args: argparse.Namespace) -> tuple[str, nn.Params, Any, nn.MLP]:
