@@ -141,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             "(the paper: 64, 32, 40,000; --paper sets them)"
         )
     data = load_data(args)
-    for split in ("train", "test"):  # fail now, not after training, if K + Q is too many
-        data[split].episodes(np.random.default_rng(0), 1, args.ways, args.shots,
-                             args.queries if split == "train" else args.eval_queries)  # fmt: skip
+    for split, queries in (("train", args.queries), ("validation", args.eval_queries), ("test", args.eval_queries)):
+        # fail now, not after training, if an episode asks for more classes or images than there are
+        data[split].episodes(np.random.default_rng(0), 1, args.ways, args.shots, queries)
     model = nn.Conv4(n_way=args.ways, filters=args.filters, dtype=args.dtype)
     algorithm = make_algorithm(args.algo, model, args)
     out, name = args.out, f"{args.algo}_{args.ways}way{args.shots}shot"
