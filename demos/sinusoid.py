@@ -78,7 +78,7 @@ def make_algorithm(algo: str, model: nn.MLP, inner_lr: float) -> Any:
         ),
         "anil": lambda: ANIL(loss, head=model.head_names, inner_lr=inner_lr, inner_steps=1),
         "cavia": lambda: CAVIA(loss, context_dim=CONTEXT_DIM, inner_lr=1.0, inner_steps=1),
-        "imaml": lambda: iMAML(loss, inner_lr=inner_lr, inner_steps=5, lam=1.0, cg_steps=5),
+        "imaml": lambda: iMAML(loss, inner_lr=inner_lr, inner_steps=5, lam=2.0, cg_steps=5, cg_damping=0.1),
         "pretrained": lambda: MAML(loss, inner_lr=inner_lr, inner_steps=1),
     }[algo]()
 

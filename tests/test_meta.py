@@ -340,3 +340,15 @@ def test_maml_on_conv4_classification_batched_equals_per_task():
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
     for n in results[0][1]:
         np.testing.assert_allclose(results[0][1][n].numpy(), results[1][1][n].numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_conjugate_gradient_solves_definite_systems_and_stops_on_negative_curvature():
+    from tinymeta.meta.imaml import conjugate_gradient
+
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((2, 4, 4))
+    h = np.stack([m[0] @ m[0].T, -(m[1] @ m[1].T) * 10])  # task 0: positive definite; task 1: indefinite system
+    b = [rng.standard_normal((2, 4))]
+    (u,) = conjugate_gradient(lambda v: [np.einsum("tij,tj->ti", h, v[0])], b, lam=2.0, damping=0.0, steps=4)
+    np.testing.assert_allclose(u[0], np.linalg.solve(np.eye(4) + h[0] / 2.0, b[0][0]), rtol=1e-8)
+    assert np.all(np.isfinite(u[1]))  # stopped where the curvature turned non-positive, no overflow

@@ -148,8 +148,11 @@ def _per_task(scale: Any, x: Any) -> Any:
 def conjugate_gradient(hvp_fn: Any, b: list[Any], lam: float, damping: float, steps: int) -> list[Any]:
     """Solve (I + H/λ + δI) u = b for every task at once, H v given by ``hvp_fn``.
 
-    Standard CG (Nocedal & Wright, Algorithm 5.2) with per-task step sizes; u starts at 0. A task
-    whose residual vanishes stops moving (its step size is taken as 0).
+    Conjugate gradient (Nocedal & Wright, Algorithm 5.2) with per-task step sizes, from u = 0. H is
+    the Hessian of a non-convex loss and may have negative eigenvalues, so the system need not be
+    positive definite: a task whose search direction has non-positive curvature p·Ap <= 0 stops
+    there and keeps its current u (truncated CG, Nocedal & Wright Algorithm 7.2), as does a task
+    whose residual has vanished. The others go on.
     """
 
     def apply(v: list[Any]) -> list[Any]:
@@ -160,16 +163,21 @@ def conjugate_gradient(hvp_fn: Any, b: list[Any], lam: float, damping: float, st
     p = [x.copy() for x in b]
     rr = _task_dot(r, r)
     xp = array_module(b[0])
+    active = rr > 0
     for _ in range(steps):
         ap = apply(p)
         curvature = _task_dot(p, ap)
-        alpha = xp.where(curvature > 0, rr / xp.where(curvature > 0, curvature, 1), 0)
+        active = active & (curvature > 0)
+        alpha = xp.where(active, rr / xp.where(active, curvature, 1), 0)
         u = [x + _per_task(alpha, d) for x, d in zip(u, p)]
         r = [x - _per_task(alpha, d) for x, d in zip(r, ap)]
         rr_next = _task_dot(r, r)
-        beta = xp.where(rr > 0, rr_next / xp.where(rr > 0, rr, 1), 0)
-        p = [x + _per_task(beta, d) for x, d in zip(r, p)]
+        active = active & (rr_next > 0)
+        beta = xp.where(active, rr_next / xp.where(active, rr, 1), 0)
+        p = [_per_task(active, x) + _per_task(beta, d) for x, d in zip(r, p)]
         rr = rr_next
+        if not active.any():
+            break
     return u
 
 
