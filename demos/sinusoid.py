@@ -142,17 +142,33 @@ def evaluation_tasks(seed: int, tasks: int, dtype: str) -> dict[str, Any]:
 
 
 def evaluate(theta: nn.Params, algorithm: Any, model: nn.MLP, data: dict[str, Any]) -> dict[str, Any]:
-    """MSE after 0..EVAL_STEPS test-time steps, for each K: mean and 95% CI over the tasks."""
+    """MSE after 0..EVAL_STEPS test-time steps, for each K: mean and 95% CI over the tasks.
+
+    Fine-tuning for more steps than an algorithm was trained for can diverge on some tasks (Meta-SGD's
+    learned step sizes are tuned for one step); a step where any task's MSE is not finite is
+    reported as diverged (None), without overflow warnings.
+    """
     results: dict[str, Any] = {}
     for k in SHOTS:
         xs, ys = data[k]
         per_task = []
-        for phi in algorithm.fine_tune(theta, xs, ys, EVAL_STEPS):
-            with tm.no_grad():
-                per_task.append(nn.mse_loss(model(phi, data["grid"]), data["truth"]).numpy())
-        mean, ci = common.mean_ci(np.stack(per_task), axis=1)
-        results[str(k)] = {"mse": mean.tolist(), "ci95": ci.tolist()}
+        with np.errstate(over="ignore", invalid="ignore"):
+            for phi in algorithm.fine_tune(theta, xs, ys, EVAL_STEPS):
+                with tm.no_grad():
+                    per_task.append(nn.mse_loss(model(phi, data["grid"]), data["truth"]).numpy().astype(np.float64))
+            per_task = np.stack(per_task)
+            mean, ci = common.mean_ci(per_task, axis=1)
+        finite = np.isfinite(per_task).all(axis=1) & (mean < 1e6)
+        results[str(k)] = {
+            "mse": [float(m) if ok else None for m, ok in zip(mean, finite)],
+            "ci95": [float(c) if ok else None for c, ok in zip(ci, finite)],
+        }
     return results
+
+
+def _cell(result: dict[str, Any], step: int) -> str:
+    mse, ci = result["mse"][step], result["ci95"][step]
+    return "diverged" if mse is None else f"{mse:.3f} ± {ci:.3f}"
 
 
 def predictions(theta: nn.Params, algorithm: Any, model: nn.MLP, data: dict[str, Any], k: int, tasks: int) -> dict:
@@ -160,10 +176,11 @@ def predictions(theta: nn.Params, algorithm: Any, model: nn.MLP, data: dict[str,
     xs, ys = (a[:tasks] for a in data[k])
     grid = data["grid"][:tasks]
     out = {}
-    for step, phi in enumerate(algorithm.fine_tune(theta, xs, ys, EVAL_STEPS)):
-        if step in (0, 1, EVAL_STEPS):
-            with tm.no_grad():
-                out[step] = model(phi, grid).numpy()[..., 0]
+    with np.errstate(over="ignore", invalid="ignore"):  # see evaluate: fine-tuning may diverge
+        for step, phi in enumerate(algorithm.fine_tune(theta, xs, ys, EVAL_STEPS)):
+            if step in (0, 1, EVAL_STEPS):
+                with tm.no_grad():
+                    out[step] = model(phi, grid).numpy()[..., 0]
     return out
 
 
@@ -194,9 +211,7 @@ def report(out: Path) -> None:
         "|---|---|" + "---|" * (2 * len(SHOTS)),
     ]
     for algo, r in found.items():
-        cells = [
-            f"{r['eval'][str(k)]['mse'][s]:.3f} ± {r['eval'][str(k)]['ci95'][s]:.3f}" for k in SHOTS for s in (1, 10)
-        ]
+        cells = [_cell(r["eval"][str(k)], s) for k in SHOTS for s in (1, 10)]
         lines.append(f"| {algo} | {r['iterations']:,} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     (out / "results.md").write_text(
@@ -218,7 +233,8 @@ def figures(out: Path, data: dict[str, Any], trained: dict[str, tuple]) -> None:
     if found:  # Figure 3: MSE against the number of test-time steps (K = 10)
         fig, ax = plt.subplots(figsize=(6, 4))
         for algo, r in found.items():
-            mse, ci = np.array(r["eval"]["10"]["mse"]), np.array(r["eval"]["10"]["ci95"])
+            mse = np.array([np.nan if m is None else m for m in r["eval"]["10"]["mse"]])
+            ci = np.array([np.nan if c is None else c for c in r["eval"]["10"]["ci95"]])
             ax.errorbar(range(EVAL_STEPS + 1), mse, yerr=ci, marker="o", ms=3, capsize=2, label=algo)
         ax.set_xlabel("number of gradient steps at test time")
         ax.set_ylabel("mean squared error (600 tasks)")
