@@ -32,6 +32,7 @@ from ..transforms import hvp
 from .inner_loop import (
     LossFn,
     Params,
+    check_episode,
     check_inner_loop_settings,
     check_tasks,
     final,
@@ -112,9 +113,7 @@ class iMAML:  # noqa: N801  (the paper's name)
         y_query: TensorLike,
     ) -> tuple[float, Params]:
         """(mean query loss at φ*, the implicit meta-gradient averaged over the tasks)."""
-        tasks = check_tasks(
-            x_support, y_support, x_query, y_query, names=("x_support", "y_support", "x_query", "y_query")
-        )
+        tasks = check_episode(x_support, y_support, x_query, y_query)
         names = list(meta_params)
         phi = self.adapt(meta_params, x_support, y_support)
         query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))

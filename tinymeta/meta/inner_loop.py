@@ -32,7 +32,6 @@ from .. import ops
 from ..engine import Tensor, TensorLike, _wrap, grad
 
 Params = dict[str, Tensor]
-Data = TensorLike  # a Tensor, an array or a nested list: the inputs or targets of a batch of tasks
 LossFn = Callable[[Params, TensorLike, TensorLike], Tensor]
 StepSize = Callable[[str, int], TensorLike]
 Mode = Literal["exact", "first_order", "detached"]

@@ -40,6 +40,7 @@ from ..engine import Tensor, TensorLike, _wrap, grad
 from .inner_loop import (
     LossFn,
     Params,
+    check_episode,
     check_inner_loop_settings,
     check_tasks,
     final,
@@ -226,9 +227,7 @@ class MAML:
     ) -> Tensor:
         """(1/T) Σ_i L(φ_i, D_i^ts): the mean query loss after adaptation, a scalar Tensor whose
         gradient with respect to ``meta_params`` is the meta-gradient. All arrays are [T, K, ...]."""
-        tasks = check_tasks(
-            x_support, y_support, x_query, y_query, names=("x_support", "y_support", "x_query", "y_query")
-        )
+        tasks = check_episode(x_support, y_support, x_query, y_query)
         if self.batched:
             return self._query_loss(
                 self.trajectory(meta_params, x_support, y_support, tasks), x_query, y_query, (tasks,)

@@ -19,6 +19,7 @@ from ..engine import Tensor, TensorLike, _wrap
 from .inner_loop import (
     LossFn,
     Params,
+    check_episode,
     check_inner_loop_settings,
     check_tasks,
     final,
@@ -81,9 +82,7 @@ class Reptile:
         y_query: TensorLike,
     ) -> tuple[float, Params]:
         """(mean query loss after adaptation, θ - mean_i φ̃_i)."""
-        tasks = check_tasks(
-            x_support, y_support, x_query, y_query, names=("x_support", "y_support", "x_query", "y_query")
-        )
+        tasks = check_episode(x_support, y_support, x_query, y_query)
         phi = self.adapt(meta_params, x_support, y_support)
         query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
         grads = {n: _wrap(p.data - phi[n].data.mean(axis=0)) for n, p in meta_params.items()}
