@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from timing import interleaved_best_times  # noqa: E402
+
 import tinymeta as tm  # noqa: E402
 
 CHAIN_LENGTH = 100
@@ -41,24 +43,6 @@ def chain(x, sin, tanh):
         y = tanh(y)
         y = y + 0.5
     return y
-
-
-def interleaved_best_times(fns: dict[str, Callable[[], object]], repeats: int, number: int) -> dict[str, float]:
-    """Seconds per call for each function, best of ``repeats`` rounds.
-
-    Each round times every function once, in turn, so that all of them see the same machine
-    conditions (a noisy neighbour slows every engine in that round, not just one).
-    """
-    for fn in fns.values():
-        fn()  # warm up
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - start) / number)
-    return best
 
 
 def per_op_overhead(repeats: int, number: int) -> dict[str, float]:

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from timing import interleaved_best_times  # noqa: E402
+
 import tinymeta as tm  # noqa: E402
 from tinymeta import nn  # noqa: E402
 from tinymeta.meta import MAML, iMAML  # noqa: E402
@@ -47,20 +49,6 @@ def sinusoid_batch(rng: np.random.Generator, dtype: str) -> tuple[np.ndarray, ..
     x = rng.uniform(-5, 5, (TASKS, 2 * K, 1))
     y = amplitude * np.sin(x + phase)
     return tuple(a.astype(dtype) for a in (x[:, :K], y[:, :K], x[:, K:], y[:, K:]))
-
-
-def best_times(fns: dict[str, Callable[[], object]], repeats: int, number: int) -> dict[str, float]:
-    """ms per call, best of ``repeats`` rounds; each round times every function in turn."""
-    for fn in fns.values():
-        fn()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - start) / number * 1e3)
-    return best
 
 
 # ---- the contenders ------------------------------------------------------------------------------
@@ -184,7 +172,7 @@ def speed(repeats: int, number: int) -> list[dict]:
             difference = max(
                 (float(np.max(np.abs(r[n] - reference[n]))) for r in peers for n in reference), default=float("nan")
             )
-            times = best_times(fns, repeats, number)
+            times = {name: s * 1e3 for name, s in interleaved_best_times(fns, repeats, number).items()}
             print(f"  {dtype}, S = {steps}:  " + "  ".join(f"{k}: {v:.2f} ms" for k, v in times.items()))
             print(f"    largest |peer - tinymeta| in the meta-gradient: {difference:.2e}")
             rows.append(dict(dtype=dtype, steps=steps, ms=times, max_abs_difference=difference))
