@@ -11,7 +11,7 @@ Evaluation: 600 new tasks (a fixed evaluation seed), fine-tuned on K = 5, 10, 20
     python -m demos.sinusoid                           # MAML and the pretrained baseline (~2 min)
     python -m demos.sinusoid --algo all --paper        # every algorithm, 70,000 iterations each
     python -m demos.sinusoid --algo metasgd --resume   # continue a run from its checkpoint
-    python -m demos.sinusoid --eval-only runs/sinusoid/checkpoints/maml.npz
+    python -m demos.sinusoid --eval-only runs/sinusoid/checkpoints/*.npz   # evaluate, tabulate, plot
 
 Outputs in --out (default runs/sinusoid): checkpoints/<algo>.npz (meta-parameters, optimiser and
 random state: --resume continues exactly), results/<algo>.json, results.csv and results.md (every
@@ -114,7 +114,8 @@ def train(algo: str, args: argparse.Namespace, out: Path) -> tuple[nn.Params, An
     return theta, algorithm, model, done
 
 
-def load_for_eval(path: Path, args: argparse.Namespace) -> tuple[str, nn.Params, Any, nn.MLP]:
+def load_for_eval(path: Path, args: argparse.Namespace) -> tuple[str, nn.Params, Any, nn.MLP, int]:
+    """A checkpoint's algorithm, meta-parameters, model and iteration count (its own settings)."""
     info = common.load_checkpoint(path)[1]
     algo = info.get("algo")
     if algo not in ALGORITHMS:
@@ -122,7 +123,7 @@ def load_for_eval(path: Path, args: argparse.Namespace) -> tuple[str, nn.Params,
     model = make_model(algo, info.get("dtype", args.dtype))
     algorithm = make_algorithm(algo, model, info.get("inner_lr", args.inner_lr))
     theta, _ = common.load_params(path, algorithm.init(model.init(0)))
-    return algo, theta, algorithm, model
+    return algo, theta, algorithm, model, int(info.get("iteration", 0))
 
 
 # ---- evaluation ----------------------------------------------------------------------------------
@@ -294,7 +295,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("runs/sinusoid"))
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--resume", action="store_true", help="continue each algorithm from its checkpoint")
-    parser.add_argument("--eval-only", type=Path, metavar="CHECKPOINT", help="evaluate a checkpoint, no training")
+    parser.add_argument(
+        "--eval-only", type=Path, nargs="+", metavar="CHECKPOINT", help="evaluate checkpoints, no training"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.paper:
@@ -318,12 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     data = evaluation_tasks(args.eval_seed, args.eval_tasks, args.dtype)
     trained: dict[str, tuple] = {}
-    if args.eval_only is not None:
-        algo, theta, algorithm, model = load_for_eval(args.eval_only, args)
-        iterations = int(common.load_checkpoint(args.eval_only)[1].get("iteration", 0))
-        trained[algo] = (theta, algorithm, model)
-        result = dict(algo=algo, iterations=iterations, eval=evaluate(theta, algorithm, model, data))
-        common.write_json(out / "results" / f"{algo}.json", result)
+    if args.eval_only:
+        for path in args.eval_only:
+            algo, theta, algorithm, model, iterations = load_for_eval(path, args)
+            trained[algo] = (theta, algorithm, model)
+            result = dict(algo=algo, iterations=iterations, eval=evaluate(theta, algorithm, model, data))
+            common.write_json(out / "results" / f"{algo}.json", result)
     else:
         print(f"training {', '.join(args.algos)} for {args.iterations:,} iterations each ({args.device}, {args.dtype})")
         for algo in args.algos:

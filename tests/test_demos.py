@@ -72,6 +72,14 @@ def test_sinusoid_runs_end_to_end_and_writes_its_outputs(tmp_path):
     assert (tmp_path / "results.csv").is_file() and "| maml |" in (tmp_path / "results.md").read_text()
     if importlib.util.find_spec("matplotlib"):
         assert (tmp_path / "fig2_adaptation.png").is_file() and (tmp_path / "fig3_steps.png").is_file()
+    # --eval-only re-evaluates checkpoints into another folder, with the same numbers
+    checkpoints = [str(tmp_path / "checkpoints" / f"{name}.npz") for name in ("maml", "pretrained")]
+    again = run_demo("sinusoid", "--eval-only", *checkpoints, "--eval-tasks", "20", "--out", str(tmp_path / "eval"))
+    assert again.returncode == 0, again.stderr
+    for name in ("maml", "pretrained"):
+        first = json.loads((tmp_path / "results" / f"{name}.json").read_text())
+        second = json.loads((tmp_path / "eval" / "results" / f"{name}.json").read_text())
+        assert first == second
 
 
 def test_sinusoid_resume_continues_exactly(tmp_path):
