@@ -168,7 +168,8 @@ def meta_train(
     args: Any,
     callback: Callable[[int, dict[str, tm.Tensor], float], str | None] | None = None,
 ) -> tuple[dict[str, tm.Tensor], int]:
-    """The outer loop every demo shares: Adam on ``step``'s gradients up to ``args.iterations``.
+    """The outer loop every demo shares: Adam on ``step``'s gradients up to ``args.iterations``
+    (clipped to a joint norm of ``args.clip_grad_norm`` when that is set).
 
     ``step(theta, rng)`` samples a meta-batch with ``rng`` and returns (loss, gradients). A
     checkpoint is written atomically every ``args.checkpoint_every`` iterations and at the end;
@@ -192,7 +193,12 @@ def meta_train(
     for it in bar:
         loss, grads = step(theta, rng)
         if not np.isfinite(loss):
-            raise DemoError(f"{name}: the meta-loss became {loss} at iteration {it}; lower --meta-lr")
+            raise DemoError(
+                f"{name}: the meta-loss became {loss} at iteration {it}; lower --meta-lr or set --clip-grad-norm "
+                f"(the last checkpoint, {path}, is intact)"
+            )
+        if getattr(args, "clip_grad_norm", None):
+            grads, _ = nn.clip_grad_norm(grads, args.clip_grad_norm)
         theta, state = adam.step(theta, grads, state)
         running = loss if running is None else 0.98 * running + 0.02 * loss
         last = it + 1 == args.iterations

@@ -115,6 +115,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--out", type=Path, default=Path("runs/fewshot"))
+    parser.add_argument("--clip-grad-norm", type=float, default=None, help="clip meta-gradients to this norm")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--eval-only", type=Path, metavar="CHECKPOINT")

@@ -108,6 +108,8 @@ def train(algo: str, args: argparse.Namespace, out: Path) -> tuple[nn.Params, An
         return algorithm.meta_grad(theta, *batch)
 
     info = dict(algo=algo, dtype=args.dtype, seed=args.seed, inner_lr=args.inner_lr, meta_lr=args.meta_lr, k=args.k)
+    if args.clip_grad_norm:
+        info["clip_grad_norm"] = args.clip_grad_norm
     theta, done = common.meta_train(
         algo, step, algorithm.init(model.init(args.seed)), out / "checkpoints" / f"{algo}.npz", info, args
     )
@@ -293,6 +295,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--out", type=Path, default=Path("runs/sinusoid"))
+    parser.add_argument("--clip-grad-norm", type=float, default=None, help="clip meta-gradients to this norm")
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--resume", action="store_true", help="continue each algorithm from its checkpoint")
     parser.add_argument(
