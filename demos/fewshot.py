@@ -2,19 +2,19 @@
 
 Episodes of N classes with K support and Q query images each; the Conv4 network (4 blocks of
 3x3 conv, batch norm with the batch's own statistics, ReLU, 2x2 max-pool; a linear head) is
-meta-trained with MAML (or ``--algo``) and evaluated on 600 test episodes: accuracy on the query
+meta-trained with MAML (or --algo) and evaluated on 600 test episodes: accuracy on the query
 images after fine-tuning on the support images, mean ± 1.96·std/√600.
 
-Data, never downloaded: by default a generated set of handwritten characters (``demos/characters.py``:
+Data, never downloaded: by default a generated set of handwritten characters (demos/characters.py:
 1000 training, 100 validation and 300 test classes of random strokes, 20 drawings each); with
-``--omniglot PATH`` the real Omniglot from its standard folders (1200 training characters plus
+--omniglot PATH the real Omniglot from its standard folders (1200 training characters plus
 rotations, as in the paper).
 
     python -m demos.fewshot                             # CPU defaults, a few minutes
     python -m demos.fewshot --omniglot ~/data/omniglot --paper   # the paper's setting (use a GPU)
 
 CPU defaults are smaller than the paper's, and the run says so: 32 filters instead of 64,
-4 tasks per meta-batch instead of 32, 500 iterations instead of 40,000. ``--paper`` sets the
+4 tasks per meta-batch instead of 32, 500 iterations instead of 40,000. --paper sets the
 paper's values (5-way 1-shot: α = 0.4, 1 inner step, 10 at test time, meta-batch 32, 40k iterations).
 """
 

@@ -2,7 +2,7 @@
 
 Each task is y = A sin(x + φ) with A ~ U[0.1, 5], φ ~ U[0, π], x ~ U[-5, 5]; a 1-40-40-1 ReLU
 network is meta-trained on batches of 25 tasks with K = 10 support and 10 query points, inner SGD
-step α = 0.01, Adam with learning rate 1e-3 in the outer loop. The ``pretrained`` baseline is one
+step α = 0.01, Adam with learning rate 1e-3 in the outer loop. The pretrained baseline is one
 network trained on all tasks jointly, then fine-tuned like the others (the paper's Figure 2).
 
 Evaluation: 600 new tasks (a fixed evaluation seed), fine-tuned on K = 5, 10, 20 points for 0 to
