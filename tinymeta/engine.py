@@ -261,6 +261,13 @@ def _wrap(data: Any) -> Tensor:
     return t
 
 
+def _leaf(data: Any) -> Tensor:
+    """A fresh leaf that requires grad around a floating-point backend array (no graph history)."""
+    t = _wrap(data)
+    t.requires_grad = True
+    return t
+
+
 def _to_backend_array(data: Any, dtype: Any, backend_name: str | None) -> Any:
     if isinstance(data, Tensor):
         data = data.data

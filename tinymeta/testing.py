@@ -28,7 +28,7 @@ from typing import Any
 import numpy
 
 from .backend import array_module
-from .engine import Tensor, TensorLike, _wrap, grad, tensor
+from .engine import Tensor, TensorLike, _leaf, _wrap, grad, tensor
 
 Outputs = Any  # a Tensor or a tuple of Tensors
 
@@ -46,12 +46,7 @@ def _as_outputs(out: Outputs) -> tuple[Tensor, ...]:
 
 
 def _float64_leaves(arrays: Sequence[Any]) -> list[Tensor]:
-    leaves = []
-    for a in arrays:
-        leaf = _wrap(a)
-        leaf.requires_grad = True
-        leaves.append(leaf)
-    return leaves
+    return [_leaf(a) for a in arrays]
 
 
 def _projection_vectors(outs: Sequence[Tensor], seed: int) -> list[Any]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .backend import array_module
-from .engine import Tensor, TensorLike, _wrap, as_tensor, check_same_backend, grad, tensor
+from .engine import Tensor, TensorLike, _leaf, _wrap, as_tensor, check_same_backend, grad, tensor
 
 
 def _leaves(primals: Sequence[TensorLike]) -> tuple[Tensor, ...]:
@@ -27,9 +27,7 @@ def _leaves(primals: Sequence[TensorLike]) -> tuple[Tensor, ...]:
         data = p.data if isinstance(p, Tensor) else tensor(p).data
         if data.dtype.kind != "f":
             raise TypeError(f"primals[{i}] must be floating point, got dtype {data.dtype}")
-        leaf = _wrap(data)
-        leaf.requires_grad = True
-        leaves.append(leaf)
+        leaves.append(_leaf(data))
     return tuple(leaves)
 
 
@@ -92,8 +90,7 @@ def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[Tensor, 
     leaves = _leaves(primals)
     tangents = _match(tangents, leaves, "tangents")
     y = f(*leaves)
-    u = _wrap(array_module(y.data).zeros_like(y.data))
-    u.requires_grad = True
+    u = _leaf(array_module(y.data).zeros_like(y.data))
     if not y.requires_grad:
         return y.detach(), _wrap(array_module(y.data).zeros_like(y.data))
     transposed = grad(y, leaves, grad_outputs=u, create_graph=True, allow_unused=True)  # J^T u

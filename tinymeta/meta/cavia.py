@@ -14,7 +14,7 @@ drops it from the model's parameters, and every task starts again from zeros.
 from __future__ import annotations
 
 from ..backend import array_module
-from ..engine import _wrap
+from ..engine import _leaf
 from .inner_loop import LossFn, Params
 from .maml import MAML
 
@@ -63,6 +63,5 @@ class CAVIA(MAML):
         """The shared network, plus a zero context [T, k] (or [k]) that requires grad."""
         first = next(iter(params.values()))
         shape = (self.context_dim,) if tasks is None else (tasks, self.context_dim)
-        context = _wrap(array_module(first.data).zeros(shape, dtype=first.dtype))
-        context.requires_grad = True
+        context = _leaf(array_module(first.data).zeros(shape, dtype=first.dtype))
         return {**params, self.context_name: context}

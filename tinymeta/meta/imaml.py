@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import ops
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, _wrap, grad
+from ..engine import Tensor, TensorLike, _leaf, _wrap, grad
 from ..transforms import hvp
 from .inner_loop import (
     LossFn,
@@ -178,9 +178,3 @@ def conjugate_gradient(hvp_fn: Any, b: list[Any], lam: float, damping: float, st
         if not active.any():
             break
     return u
-
-
-def _leaf(data: object) -> Tensor:
-    t = _wrap(data)
-    t.requires_grad = True
-    return t

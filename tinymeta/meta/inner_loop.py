@@ -29,7 +29,7 @@ from typing import Literal
 import numpy
 
 from .. import ops
-from ..engine import Tensor, TensorLike, _wrap, grad
+from ..engine import Tensor, TensorLike, _leaf, grad
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Params, TensorLike, TensorLike], Tensor]
@@ -76,8 +76,7 @@ def inner_steps(
                 continue
             updated = phi[name] - step_size(name, s) * g
             if mode == "detached":
-                updated = _wrap(updated.data)
-                updated.requires_grad = True
+                updated = _leaf(updated.data)
             phi[name] = updated
         yield phi
 

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from .. import ops
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, _wrap, grad
+from ..engine import Tensor, TensorLike, _leaf, _wrap, grad
 from .inner_loop import (
     LossFn,
     Params,
@@ -102,13 +102,13 @@ class MAML:
 
     def init(self, params: Params) -> Params:
         """Meta-parameters from a model's parameters: leaves that require grad, plus learned step sizes."""
-        meta = {n: _leaf(p) for n, p in self._check_params(params).items()}
+        meta = {n: _leaf(p.data) for n, p in self._check_params(params).items()}
         if self.learn_inner_lr is not None:
             for n in self._adapted(meta):
                 # Meta-SGD: α has the shape of its parameter; LSLR: one α per tensor and inner step.
                 shape = meta[n].shape if self.learn_inner_lr == "per_parameter" else (self.inner_steps,)
                 xp = array_module(meta[n].data)
-                meta[STEP_SIZE_PREFIX + n] = _leaf(_wrap(xp.full(shape, self.inner_lr, dtype=meta[n].dtype)))
+                meta[STEP_SIZE_PREFIX + n] = _leaf(xp.full(shape, self.inner_lr, dtype=meta[n].dtype))
         return meta
 
     def _check_params(self, params: Params) -> Params:
@@ -181,7 +181,7 @@ class MAML:
         mode = mode or self._mode()
         start = dict(phi0)
         if mode == "detached":
-            start.update({n: _leaf(phi0[n]) for n in adapted})
+            start.update({n: _leaf(phi0[n].data) for n in adapted})
         trajectory = inner_steps(
             self.loss_fn,
             start,
@@ -264,12 +264,6 @@ class MAML:
         names = list(meta_params)
         grads = grad(loss, [meta_params[n] for n in names], allow_unused=True)
         return float(loss.item()), {n: _zeros_if_none(g, meta_params[n]) for n, g in zip(names, grads)}
-
-
-def _leaf(p: Tensor) -> Tensor:
-    leaf = _wrap(p.data)
-    leaf.requires_grad = True
-    return leaf
 
 
 def _task(a: TensorLike, t: int) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .. import ops
-from ..engine import Tensor, TensorLike, _wrap
+from ..engine import TensorLike, _leaf, _wrap
 from .inner_loop import (
     LossFn,
     Params,
@@ -87,9 +87,3 @@ class Reptile:
         query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
         grads = {n: _wrap(p.data - phi[n].data.mean(axis=0)) for n, p in meta_params.items()}
         return float(query.data.mean()), grads
-
-
-def _leaf(data: object) -> Tensor:
-    t = _wrap(data)
-    t.requires_grad = True
-    return t

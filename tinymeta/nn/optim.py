@@ -14,15 +14,9 @@ import math
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Tensor, _wrap
+from ..engine import Tensor, _leaf, _wrap
 
 Params = dict[str, Tensor]
-
-
-def _leaf(data: Any) -> Tensor:
-    t = _wrap(data)
-    t.requires_grad = True
-    return t
 
 
 def _check(params: Params, grads: Params) -> None:
