@@ -190,23 +190,28 @@ def predictions(theta: nn.Params, algorithm: Any, model: nn.MLP, data: dict[str,
 # ---- reports -------------------------------------------------------------------------------------
 
 
-def report(out: Path) -> None:
-    """results.csv / results.md over every algorithm evaluated so far in ``out``."""
-    rows, found = [], {}
+def saved_results(out: Path) -> dict[str, dict[str, Any]]:
+    """Every algorithm's results/<algo>.json in ``out``, in the order of ALGORITHMS."""
+    found = {}
     for algo in ALGORITHMS:
         path = out / "results" / f"{algo}.json"
         if path.is_file():
             found[algo] = common.json.loads(path.read_text())
+    return found
+
+
+def report(out: Path) -> None:
+    """results.csv / results.md over every algorithm evaluated so far in ``out``."""
+    found = saved_results(out)
     if not found:
         return
-    header = ["algorithm", "iterations", "K", "steps", "mse", "ci95"]
-    for algo, r in found.items():
-        for k in SHOTS:
-            for step in range(EVAL_STEPS + 1):
-                rows.append(
-                    [algo, r["iterations"], k, step, r["eval"][str(k)]["mse"][step], r["eval"][str(k)]["ci95"][step]]
-                )
-    common.write_csv(out / "results.csv", header, rows)
+    rows = [
+        [algo, r["iterations"], k, step, r["eval"][str(k)]["mse"][step], r["eval"][str(k)]["ci95"][step]]
+        for algo, r in found.items()
+        for k in SHOTS
+        for step in range(EVAL_STEPS + 1)
+    ]
+    common.write_csv(out / "results.csv", ["algorithm", "iterations", "K", "steps", "mse", "ci95"], rows)
     lines = [
         "| algorithm | iterations | "
         + " | ".join(f"{k}-shot, {s} step{'s' if s > 1 else ''}" for k in SHOTS for s in (1, 10))
@@ -217,10 +222,10 @@ def report(out: Path) -> None:
         cells = [_cell(r["eval"][str(k)], s) for k in SHOTS for s in (1, 10)]
         lines.append(f"| {algo} | {r['iterations']:,} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
-    (out / "results.md").write_text(
-        "# Sinusoid regression: MSE on 600 held-out tasks (mean ± 95% CI)\n\n" + table + "\n"
-    )
-    print("\nMSE on 600 held-out tasks after fine-tuning on K points (mean ± 1.96·std/√600):\n")
+    tasks = next(iter(found.values())).get("tasks", 600)
+    title = f"MSE on {tasks} held-out tasks after fine-tuning on K points (mean ± 1.96·std/√{tasks})"
+    (out / "results.md").write_text(f"# Sinusoid regression: {title}\n\n{table}\n")
+    print(f"\n{title}:\n")
     print(table)
 
 
@@ -228,11 +233,7 @@ def figures(out: Path, data: dict[str, Any], trained: dict[str, tuple]) -> None:
     plt = common.pyplot()
     if plt is None:
         return
-    found = {}
-    for algo in ALGORITHMS:
-        path = out / "results" / f"{algo}.json"
-        if path.is_file():
-            found[algo] = common.json.loads(path.read_text())
+    found = saved_results(out)
     if found:  # Figure 3: MSE against the number of test-time steps (K = 10)
         fig, ax = plt.subplots(figsize=(6, 4))
         for algo, r in found.items():
@@ -325,19 +326,21 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     data = evaluation_tasks(args.eval_seed, args.eval_tasks, args.dtype)
     trained: dict[str, tuple] = {}
+
+    def record(algo: str, theta: nn.Params, algorithm: Any, model: nn.MLP, iterations: int) -> None:
+        trained[algo] = (theta, algorithm, model)
+        evaluation = evaluate(theta, algorithm, model, data)
+        result = dict(algo=algo, iterations=iterations, tasks=args.eval_tasks, eval=evaluation)
+        common.write_json(out / "results" / f"{algo}.json", result)
+
     if args.eval_only:
         for path in args.eval_only:
-            algo, theta, algorithm, model, iterations = load_for_eval(path, args)
-            trained[algo] = (theta, algorithm, model)
-            result = dict(algo=algo, iterations=iterations, eval=evaluate(theta, algorithm, model, data))
-            common.write_json(out / "results" / f"{algo}.json", result)
+            record(*load_for_eval(path, args))
     else:
         print(f"training {', '.join(args.algos)} for {args.iterations:,} iterations each ({args.device}, {args.dtype})")
         for algo in args.algos:
             theta, algorithm, model, iterations = train(algo, args, out)
-            trained[algo] = (theta, algorithm, model)
-            result = dict(algo=algo, iterations=iterations, eval=evaluate(theta, algorithm, model, data))
-            common.write_json(out / "results" / f"{algo}.json", result)
+            record(algo, theta, algorithm, model, iterations)
     report(out)
     figures(out, data, trained)
     return 0
