@@ -268,6 +268,13 @@ def _leaf(data: Any) -> Tensor:
     return t
 
 
+def _zeros_for_none(grads: Sequence[Tensor | None], like: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """The gradients, with zeros (of the matching tensor's shape) where ``grad`` gave None."""
+    return tuple(
+        g if g is not None else _wrap(backend.array_module(x.data).zeros_like(x.data)) for g, x in zip(grads, like)
+    )
+
+
 def _to_backend_array(data: Any, dtype: Any, backend_name: str | None) -> Any:
     if isinstance(data, Tensor):
         data = data.data

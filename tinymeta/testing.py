@@ -28,7 +28,7 @@ from typing import Any
 import numpy
 
 from .backend import array_module
-from .engine import Tensor, TensorLike, _leaf, _wrap, grad, tensor
+from .engine import Tensor, TensorLike, _leaf, _zeros_for_none, grad, tensor
 
 Outputs = Any  # a Tensor or a tuple of Tensors
 
@@ -147,11 +147,11 @@ def projected_grad(f: Callable[..., Outputs], seed: int = 1) -> Callable[..., tu
             vectors.extend(_projection_vectors(outs, seed))
         pairs = [(o, v) for o, v in zip(outs, vectors) if o.requires_grad]
         if not pairs:
-            return tuple(_wrap(array_module(x.data).zeros_like(x.data)) for x in xs)
+            return _zeros_for_none([None] * len(xs), xs)
         grads = grad(
             [o for o, _ in pairs], xs, grad_outputs=[v for _, v in pairs], create_graph=True, allow_unused=True
         )
-        return tuple(_wrap(array_module(x.data).zeros_like(x.data)) if g is None else g for g, x in zip(grads, xs))
+        return _zeros_for_none(grads, xs)
 
     return gradient
 

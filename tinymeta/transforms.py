@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .backend import array_module
-from .engine import Tensor, TensorLike, _leaf, _wrap, as_tensor, check_same_backend, grad, tensor
+from .engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, as_tensor, check_same_backend, grad, tensor
 
 
 def _leaves(primals: Sequence[TensorLike]) -> tuple[Tensor, ...]:
@@ -49,10 +49,6 @@ def _match(tangents: Sequence[TensorLike], leaves: Sequence[Tensor], what: str) 
             raise ValueError(f"{what}[{i}] has shape {t.shape} but primals[{i}] has shape {x.shape}")
         out.append(t.detach())
     return out
-
-
-def _zeros_for_none(grads: Sequence[Tensor | None], like: Sequence[Tensor]) -> tuple[Tensor, ...]:
-    return tuple(g if g is not None else _wrap(array_module(x.data).zeros_like(x.data)) for g, x in zip(grads, like))
 
 
 def _linear_dependents(outs: Sequence[Tensor | None], cotangents: Sequence[Tensor]) -> tuple[list, list]:
@@ -158,7 +154,7 @@ def hessian(f: Callable[[Tensor], Tensor], x: TensorLike) -> Tensor:
         if y.size != 1:
             raise ValueError(f"hessian needs a scalar function, but f returned shape {y.shape}")
         if not y.requires_grad:
-            return _wrap(array_module(z.data).zeros_like(z.data))
+            return _zeros_for_none([None], [z])[0]
         (g,) = _zeros_for_none(grad(y, z, create_graph=True, allow_unused=True), (z,))
         return g
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import ops
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, _leaf, _wrap, grad
+from ..engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, grad
 from ..transforms import hvp
 from .inner_loop import (
     LossFn,
@@ -118,10 +118,7 @@ class iMAML:  # noqa: N801  (the paper's name)
         phi = self.adapt(meta_params, x_support, y_support)
         query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
         query_grads = grad(ops.sum(query), [phi[n] for n in names], allow_unused=True)
-        b = [
-            array_module(phi[n].data).zeros_like(phi[n].data) if g is None else g.data
-            for n, g in zip(names, query_grads)
-        ]
+        b = [g.data for g in _zeros_for_none(query_grads, [phi[n] for n in names])]
 
         def train_hvp(vectors: list[Any]) -> list[Any]:
             def total_train_loss(*phis: Tensor) -> Tensor:

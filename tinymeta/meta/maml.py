@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from .. import ops
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, _leaf, _wrap, grad
+from ..engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, grad
 from .inner_loop import (
     LossFn,
     Params,
@@ -263,13 +263,10 @@ class MAML:
         loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query)
         names = list(meta_params)
         grads = grad(loss, [meta_params[n] for n in names], allow_unused=True)
-        return float(loss.item()), {n: _zeros_if_none(g, meta_params[n]) for n, g in zip(names, grads)}
+        params = [meta_params[n] for n in names]
+        return float(loss.item()), dict(zip(names, _zeros_for_none(grads, params)))
 
 
 def _task(a: TensorLike, t: int) -> Any:
     """Task t's slice of an array or tensor with a leading task axis."""
     return a[t]
-
-
-def _zeros_if_none(g: Tensor | None, like: Tensor) -> Tensor:
-    return g if g is not None else _wrap(like.data * 0)
