@@ -35,8 +35,8 @@ from .inner_loop import (
     check_episode,
     check_inner_loop_settings,
     check_tasks,
+    detached_sgd,
     final,
-    inner_steps,
     task_losses,
 )
 
@@ -91,18 +91,7 @@ class iMAML:  # noqa: N801  (the paper's name)
                 penalty = penalty + ops.sum(d * d, axis=tuple(range(1, d.ndim)))
             return self.loss_fn(phi, x, y) + (self.lam / 2) * penalty
 
-        start = {n: _leaf(ops.broadcast_to(p, (tasks,) + p.shape).data) for n, p in theta.items()}
-        return inner_steps(
-            proximal_loss,
-            start,
-            x_support,
-            y_support,
-            steps=steps,
-            step_size=lambda name, step: self.inner_lr,
-            adapt=list(start),
-            mode="detached",
-            loss_shape=(tasks,),
-        )
+        return detached_sgd(proximal_loss, theta, x_support, y_support, steps=steps, lr=self.inner_lr, tasks=tasks)
 
     def meta_grad(
         self,

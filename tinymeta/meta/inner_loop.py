@@ -81,6 +81,26 @@ def inner_steps(
         yield phi
 
 
+def detached_sgd(
+    loss_fn: LossFn, params: Params, x: TensorLike, y: TensorLike, *, steps: int, lr: float, tasks: int | None
+) -> Iterator[Params]:
+    """Plain SGD with step size ``lr`` on every parameter, from fresh copies of ``params`` (one per
+    task, [T, ...], when ``tasks`` is given), nothing recorded: the inner loop of Reptile and iMAML."""
+    shape = () if tasks is None else (tasks,)
+    start = {n: _leaf(ops.broadcast_to(p, shape + p.shape).data) for n, p in params.items()}
+    return inner_steps(
+        loss_fn,
+        start,
+        x,
+        y,
+        steps=steps,
+        step_size=lambda name, step: lr,
+        adapt=list(start),
+        mode="detached",
+        loss_shape=shape,
+    )
+
+
 def final(trajectory: Iterator[Params]) -> Params:
     """The last parameters of an inner loop (without keeping the earlier ones)."""
     phi = None

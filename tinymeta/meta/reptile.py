@@ -22,8 +22,8 @@ from .inner_loop import (
     check_episode,
     check_inner_loop_settings,
     check_tasks,
+    detached_sgd,
     final,
-    inner_steps,
     task_losses,
 )
 
@@ -59,18 +59,8 @@ class Reptile:
     def _steps(
         self, meta_params: Params, x: TensorLike, y: TensorLike, tasks: int | None, steps: int | None = None
     ) -> Iterator[Params]:
-        shape = () if tasks is None else (tasks,)
-        start = {n: _leaf(ops.broadcast_to(p, shape + p.shape).data) for n, p in meta_params.items()}
-        return inner_steps(
-            self.loss_fn,
-            start,
-            x,
-            y,
-            steps=steps or self.inner_steps,
-            step_size=lambda name, step: self.inner_lr,
-            adapt=list(start),
-            mode="detached",
-            loss_shape=shape,
+        return detached_sgd(
+            self.loss_fn, meta_params, x, y, steps=steps or self.inner_steps, lr=self.inner_lr, tasks=tasks
         )
 
     def meta_grad(
