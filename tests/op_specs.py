@@ -38,11 +38,33 @@ class Case:
 
 
 @dataclass
+class Edge:
+    """A point at the edge of an op's domain with its exact value and derivatives.
+
+    ``derivatives[k]`` is the order-(k+1) derivative in the scheme of ``test_ops.py``: the gradient
+    (one array per input) of the sum of every element of the order-k result (order 0: fn's output),
+    so for one scalar input it is the first, second and third derivative. ``None`` for an order means
+    only "finite, without a warning": the math has no value there and PyTorch gives NaN. The values
+    are the math's; they equal PyTorch 2.13's wherever PyTorch's are finite, except where a comment
+    says otherwise.
+    """
+
+    note: str
+    fn: Callable[..., tm.Tensor]
+    inputs: list[Any]
+    value: Any
+    derivatives: list[Any]
+
+    def __repr__(self) -> str:
+        return f"Edge({self.note})"
+
+
+@dataclass
 class OpSpec:
     name: str
     cases: st.SearchStrategy[Case]
     third_order: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
 
 
 # ---- value strategies ------------------------------------------------------------------------
@@ -380,8 +402,139 @@ def pool_case(draw: st.DrawFn, is_max: bool) -> Case:
     return Case([x], lambda t: fn(t, k, stride, padding), ref, f"k={k}, stride={stride}, padding={padding}")
 
 
+@st.composite
+def astype_case(draw: st.DrawFn) -> Case:
+    """To float64: the finite differences run in float64, so a cast to float32 would only measure its
+    rounding (float32 targets are checked by the dtype tests)."""
+    x = draw(shapes.flatmap(values))
+    copy = draw(st.booleans())
+    return Case(
+        [x], lambda t: tm.astype(t, np.float64, copy=copy), lambda a: a.astype(np.float64, copy=copy), f"copy={copy}"
+    )
+
+
+@st.composite
+def integer_power_case(draw: st.DrawFn) -> Case:
+    """x ** n for a constant integer n in 0..3 and any real base, 0 and negatives included: the
+    derivatives are those of a polynomial everywhere (x ** 0 = 1 has derivative 0 at x = 0 too)."""
+    x = draw(shapes.flatmap(lambda s: values(s, -2.0, 2.0)))
+    x = np.where(draw(hnp.arrays(bool, x.shape)), 0.0, x)  # exact zeros: the edge of the real power
+    n = draw(st.integers(0, 3))
+    exponent = draw(st.sampled_from([n, float(n)]))
+    return Case([x], lambda t: tm.power(t, exponent), lambda a: np.power(a, exponent), f"exponent={exponent!r}")
+
+
 def np_sigmoid(a: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-a))
+
+
+# ---- edges of the domain ---------------------------------------------------------------------
+
+INF = np.inf
+LN2 = math.log(2.0)
+POWER_EDGES = [
+    Edge(
+        "x ** 0 = 1 for every x, 0 included",
+        lambda x: x**0,
+        [np.array([0.0, 2.0, -1.5])],
+        np.ones(3),
+        [np.zeros(3)] * 3,
+    ),
+    Edge("x ** 1 at 0", lambda x: x**1, [np.array(0.0)], 0.0, [1.0, 0.0, 0.0]),
+    Edge("x ** 2 at 0", lambda x: x**2, [np.array(0.0)], 0.0, [0.0, 2.0, 0.0]),
+    Edge("x ** 3 at 0", lambda x: x**3, [np.array(0.0)], 0.0, [0.0, 0.0, 6.0]),
+    Edge(
+        "0 ** y at y = 0, 2: d/dy = 0 (0^y is constant for y > 0)",
+        lambda y: 0.0**y,
+        [np.array([0.0, 2.0])],
+        np.array([1.0, 0.0]),
+        [np.zeros(2), np.zeros(2)],
+    ),  # fmt: skip
+    Edge(
+        "x ** x at 0: 0^0 = 1, d/dx = 0 by convention (the one-sided limit is -inf)",
+        lambda x: x**x,
+        [np.array(0.0)],
+        1.0,
+        [0.0, None, None],
+    ),  # fmt: skip
+    # d/dx x^x = x^x (ln x + 1), d2 = x^x ((ln x + 1)^2 + 1/x),
+    # d3 = x^x ((ln x + 1)^3 + 3 (ln x + 1) / x - 1 / x^2): at x = 1, 1, 2 and 3.
+    # PyTorch 2.13 gives 2 for the third: its mask at exponent 0 drops a term. JAX gives 3.
+    Edge("x ** x at 1", lambda x: x**x, [np.array(1.0)], 1.0, [1.0, 2.0, 3.0]),
+    # f = x^y at (2, 0): f_x = y x^(y-1) = 0, f_y = x^y ln x = ln 2; f_xx = 0, f_xy = 1/x = 1/2,
+    # f_yy = ln2^2; f_xxx = 0, f_xxy = -1/x^2 = -1/4, f_xyy = 2 ln x / x = ln 2, f_yyy = ln2^3.
+    # PyTorch 2.13 drops f_xy on one of its two paths (its mask at exponent 0); JAX agrees with these.
+    Edge(
+        "x ** y at (2, 0): the mixed partial is 1/x",
+        lambda x, y: x**y,
+        [np.array(2.0), np.array(0.0)],
+        1.0,
+        [[0.0, LN2], [0.5, 0.5 + LN2**2], [-0.5 + LN2, -0.25 + 2 * LN2 + LN2**3]],
+    ),  # fmt: skip
+    Edge("x ** y at (0, 2)", lambda x, y: x**y, [np.array(0.0), np.array(2.0)], 0.0, [[0.0, 0.0], [2.0, 0.0]]),
+]
+
+
+def _softmax(a: np.ndarray) -> np.ndarray:
+    e = np.exp(a - a.max())
+    return e / e.sum()
+
+
+WEIGHTS = np.array([0.5, -1.0, 2.0])  # so that the sum of softmax's outputs is not the constant 1
+_P = _softmax(np.array([-INF, 0.0, 1.0]))
+LOGSUMEXP_EDGES = [
+    Edge(
+        "-inf entries carry no weight", tm.logsumexp, [np.array([-INF, 0.0])], 0.0, [np.array([0.0, 1.0]), np.zeros(2)]
+    ),  # fmt: skip
+    Edge(
+        "a row of -inf gives -inf; its gradient is 0 (PyTorch: NaN)",
+        tm.logsumexp,
+        [np.array([-INF, -INF])],
+        -INF,
+        [np.zeros(2), np.zeros(2)],
+    ),  # fmt: skip
+    Edge(
+        "a row holding +inf gives +inf; the +inf entry takes the weight (PyTorch: NaN there, 0 elsewhere)",
+        tm.logsumexp,
+        [np.array([INF, 1.0])],
+        INF,
+        [np.array([1.0, 0.0]), np.zeros(2)],
+    ),  # fmt: skip
+    Edge(
+        "rows of -inf, finite and partly -inf",
+        lambda x: tm.logsumexp(x, axis=1),
+        [np.array([[-INF, -INF], [0.0, 1.0], [-INF, 2.0]])],
+        np.array([-INF, np.log1p(np.e), 2.0]),
+        [np.array([[0.0, 0.0], [1 / (1 + np.e), np.e / (1 + np.e)], [0.0, 1.0]])],
+    ),  # fmt: skip
+    Edge(
+        "an empty axis: the log of an empty sum",
+        lambda x: tm.logsumexp(x, axis=1),
+        [np.zeros((2, 0))],
+        np.array([-INF, -INF]),
+        [np.zeros((2, 0))],
+    ),  # fmt: skip
+]
+SOFTMAX_EDGES = [
+    Edge(
+        "a -inf entry",
+        lambda x: tm.softmax(x) * WEIGHTS,
+        [np.array([-INF, 0.0, 1.0])],
+        _P * WEIGHTS,
+        [_P * (WEIGHTS - WEIGHTS @ _P)],
+    ),  # fmt: skip
+    Edge("an empty axis", lambda x: tm.softmax(x, axis=1), [np.zeros((2, 0))], np.zeros((2, 0)), [np.zeros((2, 0))]),
+]
+LOG_SOFTMAX_EDGES = [
+    Edge(
+        "a -inf entry",
+        lambda x: tm.log_softmax(x) * WEIGHTS,
+        [np.array([-INF, 0.0, 1.0])],
+        (np.array([-INF, 0.0, 1.0]) - np.log1p(np.e)) * WEIGHTS,
+        [WEIGHTS - _P * WEIGHTS.sum()],
+    ),  # fmt: skip
+    Edge("an empty axis", lambda x: tm.log_softmax(x, axis=0), [np.zeros(0)], np.zeros(0), [np.zeros(0)]),
+]
 
 
 SPECS = [
@@ -390,26 +543,114 @@ SPECS = [
     OpSpec("mul", binary(tm.mul, np.multiply)),
     OpSpec("div", binary(tm.div, np.divide, right=lambda s: away_from_zero(s, 0.5, 3.0))),
     OpSpec(
-        "power", binary(tm.power, np.power, left=lambda s: values(s, 0.5, 2.0), right=lambda s: values(s, -2.0, 2.0))
+        "power",
+        st.one_of(
+            binary(tm.power, np.power, left=lambda s: values(s, 0.5, 2.0), right=lambda s: values(s, -2.0, 2.0)),
+            integer_power_case(),
+        ),
+        third_order=True,
+        edges=POWER_EDGES,
     ),
     OpSpec("neg", unary(tm.neg, np.negative, values)),
-    OpSpec("exp", unary(tm.exp, np.exp, values), third_order=True),
+    OpSpec(
+        "exp",
+        unary(tm.exp, np.exp, values),
+        third_order=True,
+        edges=[Edge("exp(-inf) = 0", tm.exp, [np.array(-INF)], 0.0, [0.0, 0.0])],
+    ),  # fmt: skip
     OpSpec("log", unary(tm.log, np.log, lambda s: values(s, 0.2, 5.0))),
     OpSpec("sqrt", unary(tm.sqrt, np.sqrt, lambda s: values(s, 0.2, 5.0))),
-    OpSpec("abs", unary(tm.abs, np.abs, away_from_zero)),
-    OpSpec("tanh", unary(tm.tanh, np.tanh, values), third_order=True),
-    OpSpec("sigmoid", unary(tm.sigmoid, np_sigmoid, lambda s: values(s, -6.0, 6.0))),
-    OpSpec("relu", unary(tm.relu, lambda a: np.maximum(a, 0), away_from_zero)),
-    OpSpec("softplus", unary(tm.softplus, lambda a: np.log1p(np.exp(a)), lambda s: values(s, -6.0, 6.0))),
+    OpSpec(
+        "abs",
+        unary(tm.abs, np.abs, away_from_zero),
+        edges=[Edge("d|x|/dx = sign(0) = 0 at the kink", tm.abs, [np.array(0.0)], 0.0, [0.0, 0.0])],
+    ),  # fmt: skip
+    OpSpec(
+        "tanh",
+        unary(tm.tanh, np.tanh, values),
+        third_order=True,
+        edges=[Edge("tanh(-inf, inf)", tm.tanh, [np.array([-INF, INF])], np.array([-1.0, 1.0]), [np.zeros(2)] * 2)],
+    ),  # fmt: skip
+    OpSpec(
+        "sigmoid",
+        unary(tm.sigmoid, np_sigmoid, lambda s: values(s, -6.0, 6.0)),
+        edges=[
+            Edge("sigmoid(-inf, inf)", tm.sigmoid, [np.array([-INF, INF])], np.array([0.0, 1.0]), [np.zeros(2)] * 2)
+        ],
+    ),  # fmt: skip
+    OpSpec(
+        "relu",
+        unary(tm.relu, lambda a: np.maximum(a, 0), away_from_zero),
+        edges=[Edge("relu'(0) = 0 at the kink", tm.relu, [np.array(0.0)], 0.0, [0.0, 0.0])],
+    ),  # fmt: skip
+    OpSpec(
+        "softplus",
+        unary(tm.softplus, lambda a: np.log1p(np.exp(a)), lambda s: values(s, -6.0, 6.0)),
+        edges=[
+            Edge(
+                "softplus(-inf, inf)",
+                tm.softplus,
+                [np.array([-INF, INF])],
+                np.array([0.0, INF]),
+                [np.array([0.0, 1.0]), np.zeros(2)],
+            )
+        ],
+    ),  # fmt: skip
     OpSpec("sin", unary(tm.sin, np.sin, lambda s: values(s, -4.0, 4.0))),
     OpSpec("cos", unary(tm.cos, np.cos, lambda s: values(s, -4.0, 4.0))),
-    OpSpec("sum", reduction(tm.sum, np.sum)),
-    OpSpec("mean", reduction(tm.mean, np.mean)),
-    OpSpec("max", reduction(tm.max, np.max, distinct)),
-    OpSpec("min", reduction(tm.min, np.min, distinct)),
-    OpSpec("logsumexp", reduction(tm.logsumexp, np_logsumexp, lambda s: values(s, -5.0, 5.0))),
-    OpSpec("softmax", softmax_case(log=False)),
-    OpSpec("log_softmax", softmax_case(log=True), third_order=True),
+    OpSpec("astype", astype_case()),
+    OpSpec(
+        "sum", reduction(tm.sum, np.sum), edges=[Edge("an empty sum is 0", tm.sum, [np.zeros(0)], 0.0, [np.zeros(0)])]
+    ),  # fmt: skip
+    OpSpec(
+        "mean",
+        reduction(tm.mean, np.mean),
+        edges=[
+            Edge(
+                "the mean of nothing is NaN (as NumPy, without its warning)",
+                tm.mean,
+                [np.zeros(0)],
+                np.nan,
+                [np.zeros(0)],
+            ),
+            Edge(
+                "over an empty axis",
+                lambda x: tm.mean(x, axis=1),
+                [np.zeros((2, 0))],
+                np.full(2, np.nan),
+                [np.zeros((2, 0))],
+            ),
+        ],
+    ),  # fmt: skip
+    OpSpec(
+        "max",
+        reduction(tm.max, np.max, distinct),
+        edges=[
+            Edge(
+                "ties share the gradient (as PyTorch's max and amax)",
+                tm.max,
+                [np.array([1.0, 3.0, 3.0])],
+                3.0,
+                [np.array([0.0, 0.5, 0.5]), np.zeros(3)],
+            )
+        ],
+    ),  # fmt: skip
+    OpSpec(
+        "min",
+        reduction(tm.min, np.min, distinct),
+        edges=[
+            Edge(
+                "ties share the gradient",
+                tm.min,
+                [np.array([1.0, 1.0, 3.0])],
+                1.0,
+                [np.array([0.5, 0.5, 0.0]), np.zeros(3)],
+            )
+        ],
+    ),  # fmt: skip
+    OpSpec("logsumexp", reduction(tm.logsumexp, np_logsumexp, lambda s: values(s, -5.0, 5.0)), edges=LOGSUMEXP_EDGES),
+    OpSpec("softmax", softmax_case(log=False), edges=SOFTMAX_EDGES),
+    OpSpec("log_softmax", softmax_case(log=True), third_order=True, edges=LOG_SOFTMAX_EDGES),
     OpSpec("reshape", reshape_case()),
     OpSpec("transpose", transpose_case()),
     OpSpec("swapaxes", swapaxes_case()),
@@ -423,7 +664,19 @@ SPECS = [
     OpSpec("getitem", getitem_case()),
     OpSpec("matmul", matmul_case(), third_order=True),
     OpSpec("conv2d", conv2d_case(), third_order=True),
-    OpSpec("max_pool2d", pool_case(is_max=True)),
+    OpSpec(
+        "max_pool2d",
+        pool_case(is_max=True),
+        edges=[
+            Edge(
+                "a tie: the first maximum of the window takes the gradient (as PyTorch and JAX)",
+                lambda x: tm.max_pool2d(x, 2),
+                [np.ones((1, 1, 2, 2))],
+                np.ones((1, 1, 1, 1)),
+                [np.array([[[[1.0, 0.0], [0.0, 0.0]]]]), np.zeros((1, 1, 2, 2))],
+            )
+        ],
+    ),  # fmt: skip
     OpSpec("avg_pool2d", pool_case(is_max=False)),
 ]
 SPECS_BY_NAME = {spec.name: spec for spec in SPECS}

@@ -395,3 +395,138 @@ def test_stable_ops_have_the_right_limits() -> None:
     assert tm.logsumexp(x).item() == 1e4
     np.testing.assert_array_equal(host(tm.log_softmax(x)), [-2e4, 0.0])
     np.testing.assert_array_equal(host(tm.softmax(x)), [0.0, 1.0])
+
+
+# ---- gradients: dtype, aliasing, seeds -------------------------------------------------------------
+
+
+def test_a_gradient_has_its_inputs_dtype_and_seeds_take_the_outputs() -> None:
+    # A float32 model fed float64 NumPy data: the forward promotes (NumPy's rule), the gradient does not.
+    w = tm.tensor(np.ones((3, 2), dtype=np.float32), requires_grad=True)
+    data = np.linspace(-1, 1, 12).reshape(4, 3)  # float64
+    loss = tm.sum(tm.tanh(data @ w) ** 2)
+    assert loss.dtype == np.float64
+    (g,) = tm.grad(loss, w, create_graph=True)
+    assert g.dtype == np.float32
+    (h,) = tm.grad(tm.sum(g), w)
+    assert h.dtype == np.float32
+    y = w * 2.0  # a float64 seed for a float32 output is cast to float32 (and an integer seed too)
+    for seed in (np.ones((3, 2)), np.ones((3, 2), dtype=int)):
+        assert tm.grad(y, w, grad_outputs=seed)[0].dtype == np.float32
+
+
+def test_returned_gradients_never_alias_each_other_or_the_callers_arrays() -> None:
+    a, b = tm.tensor([1.0, 2.0], requires_grad=True), tm.tensor([3.0, 4.0], requires_grad=True)
+    tm.sum(a + b).backward()
+    assert a.grad is not b.grad and not np.shares_memory(a.grad.data, b.grad.data)
+    v = np.array([5.0, 6.0])
+    for out in (a, a * 1, a + b, tm.reshape(a, (2,))):  # the identity passes the seed straight through
+        (g,) = tm.grad(out, a, grad_outputs=v)
+        assert not np.shares_memory(g.data, v) and g.data.flags.writeable
+    g1, g2 = tm.grad(tm.sum(a * 3), [a, a])
+    assert g1 is not g2 and not np.shares_memory(g1.data, g2.data)
+    g1.data[0] = 100.0  # writing into one gradient changes nothing else
+    assert g2.numpy()[0] == 3.0
+
+
+def test_backward_on_a_tensor_without_grad_raises() -> None:
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tm.tensor([1.0]).backward()
+    with tm.no_grad():
+        y = tm.tensor([1.0], requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="no_grad"):
+        y.backward(np.ones(1))
+    x = tm.tensor(1.0, requires_grad=True)
+    with pytest.raises(ValueError, match="none of the outputs requires grad"):
+        tm.grad(tm.tensor(2.0) * 3, x)
+
+
+def test_grad_of_something_that_is_not_a_tensor_says_so() -> None:
+    x = tm.tensor(1.0, requires_grad=True)
+    for bad in (3.0, np.ones(1), "x"):
+        with pytest.raises(TypeError, match="outputs must be a Tensor"):
+            tm.grad(bad, x)
+    with pytest.raises(TypeError, match="dict"):
+        tm.grad(x * 2, {"x": x})
+
+
+def test_a_list_holding_a_tensor_that_requires_grad_is_not_silently_made_constant() -> None:
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    for make in (lambda: tm.exp([x[0], x[1]]), lambda: tm.tensor([[x[0]], [x[1]]]), lambda: x * [x[0], 1.0]):
+        with pytest.raises(TypeError, match="stack"):
+            make()
+    assert tm.exp([x[0].detach(), 2.0]).shape == (2,)  # constants are fine
+    (g,) = tm.grad(tm.sum(tm.exp(tm.stack([x[0], x[1]]))), x)
+    np.testing.assert_allclose(g.numpy(), np.exp([1.0, 2.0]))
+
+
+# ---- Python protocols ------------------------------------------------------------------------------
+
+
+def test_one_element_tensors_convert_like_numpy_scalars() -> None:
+    t = tm.tensor([2.75], requires_grad=True)
+    assert float(t) == 2.75 and int(t) == 2 and f"{t:.3f}" == "2.750" and round(t) == 3 and round(t, 1) == 2.8
+    assert float(tm.tensor(np.float32(1.5))) == 1.5
+    assert range(10)[tm.tensor(3)] == 3 and [0, 1, 2][tm.tensor(np.int64(1))] == 1
+    assert f"{tm.tensor([1.0, 2.0])}" == str(tm.tensor([1.0, 2.0]))
+    (g,) = tm.grad(tm.sum(abs(t * -1)) + tm.sum(+t), t)  # abs and unary plus are ops: differentiable
+    assert g.item() == 2.0
+    many = tm.tensor([1.0, 2.0])
+    for convert in (float, int, round, lambda z: f"{z:.2f}"):
+        with pytest.raises((TypeError, ValueError), match=r"\(2,\)"):
+            convert(many)
+    with pytest.raises(TypeError, match="index"):
+        [0, 1][tm.tensor(1.0)]
+
+
+def test_iteration_follows_numpy() -> None:
+    with pytest.raises(TypeError, match="0-d"):
+        list(tm.tensor(1.0))
+    with pytest.raises(TypeError):
+        len(tm.tensor(1.0))
+    x = tm.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    rows = list(x)
+    assert len(rows) == 2 and rows[1].shape == (2,)
+    (g,) = tm.grad(tm.sum(rows[1] * 2), x)  # rows are x[i]: differentiable
+    np.testing.assert_array_equal(g.numpy(), [[0.0, 0.0], [2.0, 2.0]])
+
+
+def test_copies_and_pickles_of_leaves_are_independent_and_of_graph_tensors_refused() -> None:
+    import copy
+    import pickle
+
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    tm.sum(x * x).backward()
+    for clone in (copy.copy(x), copy.deepcopy(x), pickle.loads(pickle.dumps(x))):
+        assert clone is not x and clone.requires_grad and clone.creator is None
+        np.testing.assert_array_equal(clone.numpy(), x.numpy())
+        np.testing.assert_array_equal(clone.grad.numpy(), [2.0, 4.0])
+        assert not np.shares_memory(clone.data, x.data)
+        (g,) = tm.grad(tm.sum(clone * 3), clone)  # a working leaf of its own
+        assert g.numpy().tolist() == [3.0, 3.0]
+    params = {"w": x, "b": tm.tensor(0.5)}
+    assert copy.deepcopy(params)["w"].requires_grad
+    y = x * 2
+    for clone in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match="computed inside a graph.*detach"):
+            clone(y)
+    assert copy.deepcopy(y.detach()).creator is None
+
+
+def test_numpy_integers_are_accepted_wherever_an_int_is() -> None:
+    i2, i1, i0 = np.int64(2), np.int32(1), np.int64(0)
+    x = tm.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    results = [
+        tm.reshape(x, (i1 * 3, i2)), x.reshape(np.int64(6)), tm.sum(x, axis=i1), tm.mean(x, axis=(i0,)),
+        tm.transpose(x, (i1, i0)), tm.swapaxes(x, i0, i1), tm.expand_dims(x, i2), tm.concatenate([x, x], i1),
+        tm.stack([x, x], axis=i1), tm.softmax(x, axis=i0), x[i1], x[i0, i2], x ** np.int64(2),
+        tm.max_pool2d(tm.reshape(x, (1, 1, 2, 3)), i2, stride=i1, padding=i1),
+        tm.avg_pool2d(tm.reshape(x, (1, 1, 2, 3)), kernel_size=i1),
+        tm.conv2d(tm.reshape(x, (1, 1, 2, 3)), np.ones((1, 1, 2, 2)), stride=i1, padding=i0),
+    ]  # fmt: skip
+    for r in results:
+        assert r.requires_grad
+    assert tm.nn.MLP([i1, np.int64(4), i1])(tm.nn.MLP([1, 4, 1]).init(0), np.ones((3, 1))).shape == (3, 1)
+    for bad in (1.0, True, "2"):
+        with pytest.raises(TypeError, match="kernel_size must be an integer"):
+            tm.max_pool2d(tm.reshape(x, (1, 1, 2, 3)), bad)

@@ -352,3 +352,129 @@ def test_conjugate_gradient_solves_definite_systems_and_stops_on_negative_curvat
     (u,) = conjugate_gradient(lambda v: [np.einsum("tij,tj->ti", h, v[0])], b, lam=2.0, damping=0.0, steps=4)
     np.testing.assert_allclose(u[0], np.linalg.solve(np.eye(4) + h[0] / 2.0, b[0][0]), rtol=1e-8)
     assert np.all(np.isfinite(u[1]))  # stopped where the curvature turned non-positive, no overflow
+
+
+# ---- every algorithm, off the tested path ----------------------------------------------------------
+
+EVERY_ALGORITHM = {
+    **ALGORITHMS,
+    "reptile": lambda loss, m: Reptile(loss, inner_lr=0.1, inner_steps=2),
+    "imaml": lambda loss, m: iMAML(loss, inner_lr=0.1, inner_steps=3, cg_steps=2),
+}
+assert {name for name in tm.meta.ALGORITHMS} <= set(EVERY_ALGORITHM), "an algorithm is missing here"
+
+
+def setup(name: str, dtype: str = "float64"):
+    model = nn.MLP([1, 5, 1], activation="tanh", context_dim=2 if name == "cavia" else 0, dtype=dtype)
+    algorithm = EVERY_ALGORITHM[name](mlp_loss(model), model)
+    return model, algorithm, algorithm.init(model.init(0))
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_ALGORITHM))
+def test_fine_tune_with_zero_steps_yields_theta_alone(name):
+    model, algorithm, theta = setup(name)
+    xs, ys, _, _ = regression_tasks(np.random.default_rng(0), 3, 4)
+    yielded = list(algorithm.fine_tune(theta, xs, ys, 0))
+    assert len(yielded) == 1
+    for n, p in yielded[0].items():
+        start = theta[n].numpy() if n in theta else 0.0  # CAVIA's context starts at zero
+        np.testing.assert_array_equal(np.broadcast_to(start, p.shape), p.numpy(), err_msg=n)
+    assert len(list(algorithm.fine_tune(theta, xs, ys, np.int64(3)))) == 4
+    with pytest.raises(ValueError, match="steps"):
+        list(algorithm.fine_tune(theta, xs, ys, -1))
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_ALGORITHM))
+def test_empty_task_or_example_axes_are_errors_naming_the_axis(name):
+    _, algorithm, theta = setup(name)
+    xs, ys, xq, yq = regression_tasks(np.random.default_rng(0), 3, 4)
+    calls = {
+        "meta_grad": lambda *d: algorithm.meta_grad(theta, *d),
+        "adapt": lambda *d: algorithm.adapt(theta, *d[:2]),
+        "fine_tune": lambda *d: list(algorithm.fine_tune(theta, *d[:2], 2)),
+    }
+    for call in calls.values():
+        with pytest.raises(ValueError, match=r"x_support has no examples: its example axis \(axis 1, K\)"):
+            call(xs[:, :0], ys[:, :0], xq, yq)
+        with pytest.raises(ValueError, match=r"x_support has no tasks: its task axis \(axis 0, T\)"):
+            call(xs[:0], ys[:0], xq[:0], yq[:0])
+    with pytest.raises(ValueError, match=r"y_query has no examples"):
+        algorithm.meta_grad(theta, xs, ys, xq, yq[:, :0])
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_ALGORITHM))
+def test_a_float32_model_fed_float64_data_stays_float32_with_adam(name):
+    model, algorithm, theta = setup(name, dtype="float32")
+    data = regression_tasks(np.random.default_rng(0), 3, 4)  # float64 arrays
+    adam = nn.Adam(lr=1e-2)
+    state = adam.init(theta)
+    for _ in range(2):
+        _, grads = algorithm.meta_grad(theta, *data)
+        assert all(grads[n].dtype == np.float32 for n in grads), {n: g.dtype for n, g in grads.items()}
+        theta, state = adam.step(theta, grads, state)
+    assert all(p.dtype == np.float32 for p in theta.values())
+    assert all(a.dtype == np.float32 for key in ("m", "v") for a in state[key].values())
+    assert all(p.dtype == np.float32 for phi in algorithm.fine_tune(theta, *data[:2], 2) for p in phi.values())
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_ALGORITHM))
+def test_meta_gradients_and_adaptation_are_the_same_under_no_grad(name):
+    # A meta-gradient needs its graph whatever the caller's no_grad; adaptation under no_grad takes
+    # the same steps and keeps no graph.
+    _, algorithm, theta = setup(name)
+    data = regression_tasks(np.random.default_rng(1), 3, 4)
+    loss, grads = algorithm.meta_grad(theta, *data)
+    phi = algorithm.adapt(theta, *data[:2])
+    steps = list(algorithm.fine_tune(theta, *data[:2], 3))
+    with tm.no_grad():
+        loss_ng, grads_ng = algorithm.meta_grad(theta, *data)
+        phi_ng = algorithm.adapt(theta, *data[:2])
+        steps_ng = list(algorithm.fine_tune(theta, *data[:2], 3))
+    assert loss_ng == loss and any(np.abs(g.numpy()).sum() > 0 for g in grads.values())
+    for n in grads:
+        np.testing.assert_array_equal(grads_ng[n].numpy(), grads[n].numpy(), err_msg=n)
+    for a, b in [(phi, phi_ng), *zip(steps, steps_ng)]:
+        for n in a:
+            np.testing.assert_allclose(b[n].numpy(), a[n].numpy(), rtol=1e-13, atol=1e-15, err_msg=n)
+            assert b[n].creator is None
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_ALGORITHM))
+def test_meta_parameters_are_copies_of_the_models_arrays(name):
+    model, algorithm, _ = setup(name)
+    params = model.init(0)
+    theta = algorithm.init(params)
+    for n, p in theta.items():
+        if n in params:
+            assert not np.shares_memory(p.data, params[n].data), n
+
+
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda loss: MAML(loss, adapt_only=[]), "adapt_only is empty"),
+        (lambda loss: MAML(loss, adapt_only="layers.0.weight"), "adapt_only must be a list"),
+        (lambda loss: MAML(loss, inner_lr=float("inf")), "inner_lr"),
+        (lambda loss: MAML(loss, inner_lr=float("nan")), "inner_lr"),
+        (lambda loss: MAML(loss, inner_steps=1.5), "inner_steps"),
+        (lambda loss: MAML(loss, inner_steps=True), "inner_steps"),
+        (lambda loss: MAML(loss, inner_steps=2, step_loss_weights=[0.5, float("nan")]), r"step_loss_weights\[1\]"),
+        (lambda loss: Reptile(loss, inner_steps=0), "inner_steps"),
+        (lambda loss: iMAML(loss, lam=float("nan")), "lam"),
+        (lambda loss: iMAML(loss, lam=float("inf")), "lam"),
+        (lambda loss: iMAML(loss, cg_steps=2.0), "cg_steps"),
+        (lambda loss: iMAML(loss, cg_damping=float("nan")), "cg_damping"),
+        (lambda loss: CAVIA(loss, context_dim=1.5), "context_dim"),
+        (lambda loss: ANIL(loss, head=[]), "head"),
+    ],
+)
+def test_bad_settings_are_errors_naming_the_argument(make, argument):
+    with pytest.raises((ValueError, TypeError), match=argument):
+        make(mlp_loss(nn.MLP([1, 2, 1])))
+
+
+def test_numpy_integer_settings_are_accepted():
+    loss = mlp_loss(nn.MLP([1, 2, 1]))
+    assert MAML(loss, inner_steps=np.int64(3)).inner_steps == 3
+    assert iMAML(loss, inner_steps=np.int32(4), cg_steps=np.int64(2)).cg_steps == 2
+    assert CAVIA(loss, context_dim=np.int64(2)).context_dim == 2

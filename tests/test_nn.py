@@ -130,3 +130,79 @@ def test_optimiser_errors():
     params = {"w": tm.tensor([1.0], requires_grad=True)}
     with pytest.raises(ValueError, match="keys"):
         nn.SGD(0.1).step(params, {"v": tm.tensor([1.0])}, nn.SGD(0.1).init(params))
+
+
+@pytest.mark.parametrize(
+    "model, example_shape",
+    [
+        (nn.Linear(3, 2), (3,)),
+        (nn.MLP([3, 4, 2]), (3,)),
+        (nn.MLP([1, 4, 1], context_dim=2), (1,)),
+        (nn.Conv4(n_way=3, filters=2, image_size=16, dtype="float64"), (1, 16, 16)),
+    ],
+    ids=["linear", "mlp", "mlp+context", "conv4"],
+)
+def test_task_batched_parameters_need_inputs_with_their_task_axis(model, example_shape):
+    # With T tasks' parameters and N = T examples without a task axis, broadcasting would add the
+    # bias of task i to example i: every model refuses the input instead.
+    tasks = 4
+    per_task = [model.init(seed) for seed in range(tasks)]
+    batched = {n: tm.stack([p[n] for p in per_task]) for n in per_task[0]}
+    x = np.ones((tasks,) + example_shape)
+    with pytest.raises(ValueError, match=r"task axis \(4 tasks\).*\[4, N, \.\.\.\]"):
+        model(batched, x)
+    assert model(batched, x[None].repeat(tasks, axis=0)).shape[:2] == (tasks, tasks)
+
+
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda: nn.SGD(lr=float("nan")), "lr"),
+        (lambda: nn.SGD(lr=-0.1), "lr"),
+        (lambda: nn.SGD(lr=0.1, momentum=float("nan")), "momentum"),
+        (lambda: nn.SGD(lr=0.1, momentum=1.0), "momentum"),
+        (lambda: nn.Adam(lr=float("nan")), "lr"),
+        (lambda: nn.Adam(lr=float("inf")), "lr"),
+        (lambda: nn.Adam(lr=0.0), "lr"),
+        (lambda: nn.Adam(eps=float("nan")), "eps"),
+        (lambda: nn.Adam(eps=-1e-8), "eps"),
+        (lambda: nn.Adam(betas=(0.9, float("nan"))), "betas"),
+        (lambda: nn.Adam(betas=(1.0, 0.999)), "betas"),
+        (lambda: nn.Adam(betas=(0.9,)), "betas"),
+        (lambda: nn.clip_grad_norm({"w": tm.tensor([1.0])}, float("nan")), "max_norm"),
+        (lambda: nn.clip_grad_norm({"w": tm.tensor([1.0])}, -1.0), "max_norm"),
+        (lambda: nn.clip_grad_norm({"w": tm.tensor([1.0])}, 0.0), "max_norm"),
+    ],
+)
+def test_optimisers_and_clipping_refuse_nan_and_out_of_range_settings(make, argument):
+    with pytest.raises(ValueError, match=argument):
+        make()
+
+
+def test_clipping_to_an_infinite_norm_clips_nothing():
+    grads, norm = nn.clip_grad_norm({"a": tm.tensor([3.0]), "b": tm.tensor([4.0])}, float("inf"))
+    assert norm == 5.0 and grads["a"].item() == 3.0
+
+
+@pytest.mark.parametrize("optimiser", [nn.SGD(lr=0.1, momentum=0.9), nn.Adam(lr=0.1)], ids=["sgd", "adam"])
+def test_optimisers_keep_each_parameters_dtype_and_check_their_state(optimiser):
+    params = {"w": tm.tensor(np.ones(3, dtype=np.float32), requires_grad=True)}
+    state = optimiser.init(params)
+    for _ in range(2):  # float64 gradients for a float32 parameter: cast, never promoted
+        params, state = optimiser.step(params, {"w": tm.tensor(np.full(3, 0.5))}, state)
+    arrays = [params["w"].data] + [buffer["w"] for key, buffer in state.items() if key != "step"]
+    assert all(a.dtype == np.float32 for a in arrays)
+    with pytest.raises(ValueError, match="state"):
+        optimiser.step({"v": params["w"]}, {"v": params["w"]}, state)
+
+
+def test_models_check_their_settings():
+    with pytest.raises(ValueError, match="dtype"):
+        nn.MLP([1, 2, 1], dtype="int32")
+    with pytest.raises(TypeError, match=r"MLP sizes\[1\]"):
+        nn.MLP([1, 2.5, 1])
+    with pytest.raises(ValueError, match="context_dim"):
+        nn.MLP([1, 2, 1], context_dim=-1)
+    with pytest.raises(ValueError, match="n_way"):
+        nn.Conv4(n_way=0)
+    assert nn.Linear(np.int64(2), np.int32(3)).shapes["weight"] == (2, 3)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from op_specs import SPECS, SPECS_BY_NAME, Case
 
 import tinymeta as tm
@@ -110,3 +111,178 @@ def test_max_shares_the_gradient_between_ties() -> None:
     x = tm.tensor([1.0, 3.0, 3.0], requires_grad=True)
     (g,) = tm.grad(tm.max(x), x)
     np.testing.assert_array_equal(g.numpy(), [0.0, 0.5, 0.5])
+
+
+# ---- the whole registry, off the tested path -------------------------------------------------------
+
+EDGES = [pytest.param(spec, edge, id=f"{spec.name}: {edge.note}") for spec in SPECS for edge in spec.edges]
+
+
+@pytest.mark.parametrize("spec, edge", EDGES)
+def test_derivatives_at_the_edge_of_the_domain(spec, edge) -> None:
+    # Exact values (inf, -inf and NaN included: assert_allclose compares them as equal), to every order
+    # given; RuntimeWarnings are errors in this suite, so none of this may warn either.
+    inputs = [tm.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in edge.inputs]
+    out = edge.fn(*inputs)
+    np.testing.assert_allclose(out.numpy(), edge.value, rtol=1e-12, atol=1e-15, err_msg="value")
+    current = [out]
+    for order, expected in enumerate(edge.derivatives, start=1):
+        total = tm.sum(tm.stack([tm.sum(c) for c in current]))
+        grads = tm.grad(total, inputs, create_graph=True, allow_unused=True)
+        grads = [tm.tensor(np.zeros(x.shape)) if g is None else g for g, x in zip(grads, inputs)]
+        if expected is None:
+            assert all(np.isfinite(g.numpy()).all() for g in grads), f"order {order}: not finite"
+        else:
+            expected = expected if len(inputs) > 1 else [expected]
+            for i, (g, e) in enumerate(zip(grads, expected)):
+                assert g.shape == inputs[i].shape
+                np.testing.assert_allclose(g.numpy(), e, rtol=1e-12, atol=1e-14, err_msg=f"order {order}, input {i}")
+        current = grads
+
+
+@pytest.mark.parametrize("spec", ALL)
+@given(data=st.data())
+def test_mixed_dtypes_promote_as_numpy_and_each_gradient_keeps_its_inputs_dtype(spec, data) -> None:
+    # PyTorch's rule: a gradient has its input's dtype, even where the computation promoted to float64
+    # (a float32 model fed float64 data), to second order.
+    case = data.draw(spec.cases)
+    dtypes = [data.draw(st.sampled_from([np.float32, np.float64])) for _ in case.arrays]
+    arrays = [a.astype(d) for a, d in zip(case.arrays, dtypes)]
+    differentiate = [data.draw(st.booleans()) for _ in arrays]
+    differentiate[data.draw(st.integers(0, len(arrays) - 1))] = True
+    inputs = [tm.tensor(a, requires_grad=r) for a, r in zip(arrays, differentiate)]
+    out = case.fn(*inputs)
+    assert out.dtype == np.asarray(case.ref(*arrays)).dtype
+    leaves = [x for x in inputs if x.requires_grad]
+    v = np.random.default_rng(0).standard_normal(out.shape)  # float64: cast to the output's dtype
+    grads = tm.grad(out, leaves, grad_outputs=v, create_graph=True, allow_unused=True)
+    for g, x in zip(grads, leaves):
+        assert g is None or g.dtype == x.dtype, f"gradient {g.dtype} for a {x.dtype} input"
+    second = [g for g in grads if g is not None and g.requires_grad]
+    if second:
+        for g, x in zip(
+            tm.grad(second, leaves, grad_outputs=[np.ones(g.shape) for g in second], allow_unused=True), leaves
+        ):
+            assert g is None or g.dtype == x.dtype, f"second derivative {g.dtype} for a {x.dtype} input"
+
+
+@pytest.mark.parametrize("spec", ALL)
+@given(data=st.data(), create_graph=st.booleans())
+def test_gradients_are_fresh_writable_arrays(spec, data, create_graph) -> None:
+    # Never a view, never the caller's grad_outputs, never shared with an input or another gradient:
+    # a caller may write into every gradient it gets.
+    case = data.draw(spec.cases)
+    inputs = [tm.tensor(a, requires_grad=True) for a in case.arrays]
+    seed = np.random.default_rng(0).standard_normal(case.fn(*inputs).shape)
+    grads = tm.grad(case.fn(*inputs), inputs, grad_outputs=seed, create_graph=create_graph, allow_unused=True)
+    case.fn(*inputs).backward(seed)
+    for found in ([g for g in grads if g is not None], [x.grad for x in inputs if x.grad is not None]):
+        arrays = [g.data for g in found]
+        for i, a in enumerate(arrays):
+            assert a.flags.writeable and a.flags.owndata, "a view or a read-only array"
+            assert not np.shares_memory(a, seed), "the caller's grad_outputs came back"
+            assert not any(np.shares_memory(a, x.data) for x in inputs), "shares memory with an input"
+            assert not any(np.shares_memory(a, b) for b in arrays[i + 1 :]), "two gradients share memory"
+
+
+_AXIS_OPS = {  # tinymeta op, its NumPy counterpart for which axes are valid
+    "sum": (lambda x, a: tm.sum(x, axis=a), lambda x, a: np.sum(x, axis=a)),
+    "mean": (lambda x, a: tm.mean(x, axis=a), lambda x, a: np.mean(x, axis=a)),
+    "max": (lambda x, a: tm.max(x, axis=a), lambda x, a: np.max(x, axis=a)),
+    "min": (lambda x, a: tm.min(x, axis=a), lambda x, a: np.min(x, axis=a)),
+    "logsumexp": (lambda x, a: tm.logsumexp(x, axis=a), lambda x, a: np.sum(x, axis=a)),
+    "softmax": (lambda x, a: tm.softmax(x, axis=a), lambda x, a: np.cumsum(x, axis=a)),
+    "log_softmax": (lambda x, a: tm.log_softmax(x, axis=a), lambda x, a: np.cumsum(x, axis=a)),
+    "expand_dims": (tm.expand_dims, np.expand_dims),
+    "squeeze": (tm.squeeze, np.squeeze),
+    "concatenate": (lambda x, a: tm.concatenate([x, x], a), lambda x, a: np.concatenate([x, x], a)),
+    "stack": (lambda x, a: tm.stack([x, x], a), lambda x, a: np.stack([x, x], a)),
+    "swapaxes first": (lambda x, a: tm.swapaxes(x, a, 0), lambda x, a: np.swapaxes(x, a, 0)),
+    "swapaxes second": (lambda x, a: tm.swapaxes(x, 0, a), lambda x, a: np.swapaxes(x, 0, a)),
+    "transpose": (lambda x, a: tm.transpose(x, (a, 0, 1)), lambda x, a: np.transpose(x, (a, 0, 1))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_AXIS_OPS))
+def test_axes_are_checked_as_numpy_checks_them(name) -> None:
+    # An out-of-range axis is NumPy's AxisError, never wrapped modulo ndim; a valid one gives NumPy's shape.
+    op, reference = _AXIS_OPS[name]
+    x = np.arange(6.0).reshape(1, 2, 3)
+    for axis in range(-6, 6):
+        try:
+            expected = reference(x, axis)
+        except np.exceptions.AxisError:
+            with pytest.raises(np.exceptions.AxisError):
+                op(tm.tensor(x), axis)
+        except ValueError:  # a permutation with a repeated axis, for transpose
+            with pytest.raises(ValueError):
+                op(tm.tensor(x), axis)
+        else:
+            assert op(tm.tensor(x), axis).shape == expected.shape, f"axis={axis}"
+
+
+@st.composite
+def mask_indices(draw: st.DrawFn) -> tuple[np.ndarray, object]:
+    """An array and an index holding a boolean mask, whose shape is sometimes wrong for its axes."""
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    x = draw(hnp.arrays(np.float64, shape, elements=st.floats(-3, 3)))
+    form = draw(st.sampled_from(["alone", "leading", "after_ellipsis", "after_none", "after_int", "after_slice"]))
+    axis = {"alone": 0, "leading": 0, "after_ellipsis": len(shape) - 1, "after_none": 0}.get(form, 1)
+    if axis >= len(shape):
+        form, axis = "alone", 0
+    mask_ndim = draw(st.integers(1, len(shape) - axis)) if form in ("alone", "leading") else 1
+    mask_shape = list(shape[axis : axis + mask_ndim])
+    if draw(st.booleans()):  # a wrong length on one axis
+        k = draw(st.integers(0, mask_ndim - 1))
+        mask_shape[k] = draw(st.sampled_from([n for n in range(6) if n != mask_shape[k]]))
+    mask = draw(hnp.arrays(bool, tuple(mask_shape)))
+    index = {
+        "alone": mask,
+        "leading": (mask, Ellipsis),
+        "after_ellipsis": (Ellipsis, mask),
+        "after_none": (None, mask),
+        "after_int": (0, mask),
+        "after_slice": (slice(None, None, -1), mask),
+    }[form]
+    return x, index
+
+
+@given(mask_indices())
+def test_boolean_masks_index_and_fail_exactly_as_numpy(example) -> None:
+    x, index = example
+    try:
+        expected = x[index]
+    except IndexError:
+        with pytest.raises(IndexError):
+            tm.tensor(x)[index]
+        return
+    t = tm.tensor(x, requires_grad=True)
+    out = t[index]
+    np.testing.assert_array_equal(out.numpy(), expected)
+    w = np.random.default_rng(0).standard_normal(expected.shape)
+    (g,) = tm.grad(out, t, grad_outputs=w)
+    scattered = np.zeros_like(x)
+    scattered[index] += w  # a mask selects each element at most once
+    np.testing.assert_array_equal(g.numpy(), scattered)
+
+
+_COMPLEX = {  # every way a complex value can meet a tensor that requires grad
+    "x * 1j": lambda x: x * 1j,
+    "1j - x": lambda x: 1j - x,
+    "x / complex array": lambda x: x / (np.ones(3) + 1j),
+    "x ** 1j": lambda x: x**1j,
+    "where": lambda x: tm.where(np.array([True, False, True]), x, 1j),
+    "concatenate": lambda x: tm.concatenate([x, tm.tensor(np.ones(2) * 1j)]),
+    "stack": lambda x: tm.stack([x, np.ones(3) * 1j]),
+    "matmul": lambda x: tm.matmul(x, np.ones((3, 2)) * 1j),
+    "astype": lambda x: tm.astype(x, np.complex128),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_COMPLEX))
+def test_complex_numbers_never_enter_a_graph(name) -> None:
+    x = tm.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="complex"):
+        _COMPLEX[name](x)
+    with tm.no_grad():  # without a graph, complex arithmetic is NumPy's
+        assert _COMPLEX[name](x).dtype.kind == "c"

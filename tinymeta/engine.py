@@ -125,6 +125,53 @@ class Tensor:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use tm.sum or .numpy()")
         return bool(self.data)
 
+    # One-element tensors convert like NumPy scalars; anything larger is an error, never a guess.
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.ndim != 0 or self.dtype.kind not in "iu":
+            raise TypeError(
+                f"only a 0-d integer tensor can be used as an index, got shape {self.shape}, dtype {self.dtype}"
+            )
+        return int(self.data)
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return round(self.item(), ndigits)
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return str(self)
+        if self.data.size != 1:
+            raise TypeError(f"format spec {spec!r} needs a tensor with one element, got shape {self.shape}")
+        return format(self.item(), spec)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(len(self.data)):
+            yield getitem(self, i)
+
+    # Copies and pickles: a leaf is copied with its data, requires_grad and (detached) grad. A tensor
+    # computed inside a graph is refused: its copy could not carry the graph, so gradients would
+    # silently stop at it.
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        if self.creator is not None:
+            raise TypeError(
+                f"cannot copy or pickle a tensor of shape {self.shape} that was computed inside a graph: the copy "
+                "would not carry the graph, and gradients would silently stop at it; copy t.detach() for its "
+                "values, or tinymeta.tensor(t.numpy(), requires_grad=True) for a new leaf"
+            )
+        grad = None if self.grad is None else self.grad.detach()
+        return (_restore_leaf, (self.data, self.requires_grad, grad))
+
+    def __copy__(self) -> Tensor:
+        data, requires_grad, grad = self.__reduce_ex__(2)[1]
+        return _restore_leaf(data.copy(), requires_grad, grad)
+
     def __repr__(self) -> str:
         body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
         flag = ", requires_grad=True" if self.requires_grad else ""
@@ -154,12 +201,17 @@ class Tensor:
         ``grad`` is the upstream gradient (needed when ``self`` is not a scalar). With
         ``create_graph=True`` the accumulated gradients are themselves differentiable.
         """
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"backward() on a tensor of shape {self.shape} that does not require grad: it was computed "
+                "without any tensor that requires grad (or under tinymeta.no_grad())"
+            )
         leaves: dict[int, Tensor] = {}
-        seeds = _seed_gradients((self,), None if grad is None else (grad,))
+        seeds = _seed_gradients((self,), None if grad is None else (grad,), what="grad", of="the tensor")
         with grad_mode(create_graph):
             grads = _backpropagate((self,), seeds, targets=None, leaves=leaves)
-            for key, leaf in leaves.items():
-                g = grads[key]
+            fresh = _fresh([grads[key] for key in leaves], seeds)
+            for leaf, g in zip(leaves.values(), fresh):
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     # ---- operators (defined in tinymeta.ops, imported at the bottom of this module) --------
@@ -201,6 +253,12 @@ class Tensor:
 
     def __neg__(self) -> Tensor:
         return neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return abs(self)
 
     def __getitem__(self, index: Any) -> Tensor:
         return getitem(self, index)
@@ -245,6 +303,9 @@ class Tensor:
     def transpose(self, *axes: Any) -> Tensor:
         return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
 
+    def astype(self, dtype: Any, copy: bool = True) -> Tensor:
+        return astype(self, dtype, copy)
+
 
 Axis = int | Sequence[int] | None
 TensorLike = Any  # a Tensor, a backend array, or anything numpy.asarray accepts
@@ -268,6 +329,13 @@ def _leaf(data: Any) -> Tensor:
     return t
 
 
+def _restore_leaf(data: Any, requires_grad: bool, grad: Tensor | None) -> Tensor:
+    """The leaf ``Tensor.__reduce_ex__`` describes (for copy, deepcopy and pickle)."""
+    t = _leaf(data) if requires_grad else _wrap(data)
+    t.grad = grad
+    return t
+
+
 def _zeros_for_none(grads: Sequence[Tensor | None], like: Sequence[Tensor]) -> tuple[Tensor, ...]:
     """The gradients, with zeros (of the matching tensor's shape) where ``grad`` gave None."""
     return tuple(
@@ -275,9 +343,25 @@ def _zeros_for_none(grads: Sequence[Tensor | None], like: Sequence[Tensor]) -> t
     )
 
 
+def _check_no_graph_inside(data: Any) -> None:
+    """A list or tuple holding a tensor that requires grad would be converted to a constant array,
+    silently cutting the gradient: refuse it."""
+    if type(data) in (list, tuple):
+        for item in data:
+            if type(item) is Tensor:
+                if item.requires_grad:
+                    raise TypeError(
+                        "a list or tuple holding a tensor that requires grad cannot become one array without "
+                        "losing its gradient; use tinymeta.stack(...) to keep it (or .detach() the tensors)"
+                    )
+            elif type(item) in (list, tuple):
+                _check_no_graph_inside(item)
+
+
 def _to_backend_array(data: Any, dtype: Any, backend_name: str | None) -> Any:
     if isinstance(data, Tensor):
         data = data.data
+    _check_no_graph_inside(data)
     if backend_name is None:
         # A CuPy array stays on its GPU; anything else goes to the default backend.
         xp = backend.array_module(data)
@@ -323,6 +407,7 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
             return _wrap(backend.array_module(data).asarray(x, dtype=dtype))
     if isinstance(x, Tensor):
         return x
+    _check_no_graph_inside(x)
     if like is None:
         return _wrap(x if isinstance(x, _ARRAY_TYPES) else backend.get_backend(None).asarray(x))
     if type(x) is type(like.data):
@@ -412,11 +497,18 @@ class Function:
         if _recording.get():
             for x in inputs:
                 if x.requires_grad:
-                    out.requires_grad = True
-                    out.creator = self
-                    self.inputs = inputs
-                    self.output = weakref.ref(out)
-                    break
+                    kind = y.dtype.kind
+                    if kind == "f":
+                        out.requires_grad = True
+                        out.creator = self
+                        self.inputs = inputs
+                        self.output = weakref.ref(out)
+                    elif kind == "c":
+                        raise TypeError(
+                            f"{type(self).__name__} made a complex result ({y.dtype}) from a tensor that requires "
+                            "grad: tinymeta differentiates real functions only; keep complex numbers out of the graph"
+                        )
+                    break  # an integer or boolean result is a constant: it carries no gradient
         return out
 
     def forward(self, *xs: Any) -> Any:
@@ -442,6 +534,10 @@ def grad(
     element) outputs; with ``create_graph=True`` the returned gradients are recorded and can be
     differentiated again; an input the outputs do not depend on is an error unless
     ``allow_unused=True``, which gives None for it. Leaves' ``.grad`` are not touched.
+
+    Each gradient has its input's dtype (a float32 input gets a float32 gradient even where the
+    computation promoted to float64) and is a fresh array: never a view, never a ``grad_outputs``
+    array, never shared with another returned gradient.
     """
     outputs = _as_tensor_tuple(outputs, "outputs")
     inputs = _as_tensor_tuple(inputs, "inputs")
@@ -453,20 +549,31 @@ def grad(
     seeds = _seed_gradients(outputs, grad_outputs)
     with grad_mode(create_graph):
         grads = _backpropagate(outputs, seeds, targets={id(x) for x in inputs})
-    result = []
-    for i, x in enumerate(inputs):
-        g = grads.get(id(x))
-        if g is None and not allow_unused:
-            raise ValueError(
-                f"inputs[{i}] (shape {x.shape}) was not used to compute the outputs; "
-                "pass allow_unused=True to get None for it"
-            )
-        result.append(g)
+        result = _fresh([grads.get(id(x)) for x in inputs], seeds)
+    if not allow_unused:
+        for i, (x, g) in enumerate(zip(inputs, result)):
+            if g is None:
+                why = (
+                    "none of the outputs requires grad (they were computed without any tensor that requires "
+                    "grad, or under tinymeta.no_grad())"
+                    if not any(y.requires_grad for y in outputs)
+                    else "it was not used to compute the outputs"
+                )
+                raise ValueError(
+                    f"inputs[{i}] (shape {x.shape}) got no gradient: {why}; pass allow_unused=True to get None for it"
+                )
     return tuple(result)
 
 
 def _as_tensor_tuple(xs: Any, what: str) -> tuple[Tensor, ...]:
-    xs = (xs,) if isinstance(xs, Tensor) else tuple(xs)
+    if isinstance(xs, Tensor):
+        return (xs,)
+    if isinstance(xs, dict):
+        raise TypeError(f"{what} must be a Tensor or a sequence of Tensors, got a dict; pass list(d.values())")
+    if isinstance(xs, (str, bytes, *_ARRAY_TYPES)) or not hasattr(xs, "__iter__"):
+        hint = " (was it converted with .item(), float() or NumPy?)" if what == "outputs" else ""
+        raise TypeError(f"{what} must be a Tensor or a sequence of Tensors, got {type(xs).__name__}{hint}")
+    xs = tuple(xs)
     for i, x in enumerate(xs):
         if not isinstance(x, Tensor):
             raise TypeError(f"{what}[{i}] must be a Tensor, got {type(x).__name__}")
@@ -475,26 +582,83 @@ def _as_tensor_tuple(xs: Any, what: str) -> tuple[Tensor, ...]:
     return xs
 
 
-def _seed_gradients(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None) -> list[Tensor]:
+def _seed_gradients(
+    outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, what: str = "grad_outputs", of: str = "outputs"
+) -> list[Tensor]:
+    """One upstream gradient per output: ones for a scalar output, else the given array in the output's
+    dtype (differentiably cast: a seed may itself require grad). Error messages call the seeds ``what``
+    and the outputs ``of`` (the names the user knows them by), indexed where there are several."""
     if grad_outputs is not None and len(grad_outputs) != len(outputs):
-        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs; give one per output")
+        raise ValueError(f"got {len(grad_outputs)} {what} for {len(outputs)} {of}; give one per output")
+    indexed = len(outputs) > 1 or what == "grad_outputs"
     seeds = []
     for i, y in enumerate(outputs):
+        name, output = (f"{what}[{i}]", f"{of}[{i}]") if indexed else (what, of)
         g = None if grad_outputs is None else grad_outputs[i]
         if g is None:
             if y.data.size != 1:
                 raise ValueError(
-                    f"outputs[{i}] has shape {y.shape}: grad of a non-scalar output needs "
-                    "grad_outputs of the same shape"
+                    f"{output} has shape {y.shape}: the gradient of a non-scalar output needs {name} of the same shape"
                 )
             g = _wrap(backend.array_module(y.data).ones_like(y.data))
         else:
             g = as_tensor(g, y)
-            check_same_backend("grad", (y, g))
+            check_same_backend(what, (y, g))
             if g.shape != y.shape:
-                raise ValueError(f"grad_outputs[{i}] has shape {g.shape} but outputs[{i}] has shape {y.shape}")
+                raise ValueError(f"{name} has shape {g.shape} but {output} has shape {y.shape}")
+            if g.dtype.kind not in "fiub":
+                raise TypeError(
+                    f"{name} must be real, got dtype {g.dtype}: tinymeta differentiates real functions only"
+                )
+            if g.dtype != y.dtype and y.dtype.kind == "f":
+                g = astype(g, y.dtype)
         seeds.append(g)
     return seeds
+
+
+def _fresh(gradients: Sequence[Tensor | None], seeds: Sequence[Tensor]) -> list[Tensor | None]:
+    """The gradients, each its own writable array: a view, a seed (the caller's ``grad_outputs``) or a
+    gradient already returned for another input is copied (a differentiable copy when recording)."""
+    taken = {id(s.data) for s in seeds}
+    result = []
+    for g in gradients:
+        if g is not None:
+            flags = g.data.flags
+            if id(g.data) in taken or not flags.owndata or not getattr(flags, "writeable", True):
+                g = astype(g, g.dtype)
+            taken.add(id(g.data))
+        result.append(g)
+    return result
+
+
+def depends_on_leaves_other_than(tensors: Sequence[Tensor], inside: set[int]) -> bool:
+    """Whether the graph of ``tensors`` reaches a leaf that requires grad whose id is not in ``inside``.
+
+    The transforms ask this to decide whether their results must carry a graph: they do when they
+    depend on something the caller can differentiate (a primal that requires grad, a tensor the
+    function closes over), not merely on the transform's own internal leaves.
+    """
+    seen: set[Function] = set()
+    todo: list[Function] = []
+    for t in tensors:
+        if t.requires_grad:
+            if t.creator is None:
+                if id(t) not in inside:
+                    return True
+            elif t.creator not in seen:
+                seen.add(t.creator)
+                todo.append(t.creator)
+    while todo:
+        for x in todo.pop().inputs:
+            if x.requires_grad:
+                c = x.creator
+                if c is None:
+                    if id(x) not in inside:
+                        return True
+                elif c not in seen:
+                    seen.add(c)
+                    todo.append(c)
+    return False
 
 
 def _backpropagate(
@@ -576,6 +740,8 @@ def _backpropagate(
         for x, g in zip(f.inputs, input_grads):
             if g is None or not x.requires_grad:
                 continue
+            if g.data.dtype != x.data.dtype:  # a gradient has its input's dtype (PyTorch's rule)
+                g = astype(g, x.data.dtype)
             key = id(x)
             c = x.creator
             if needed is not None and key not in targets and c not in needed:
@@ -590,6 +756,7 @@ def _backpropagate(
 # The ops are defined in their own modules, which import Tensor and Function from here; the
 # operators above look these names up when they run.
 from .ops.arithmetic import add, div, mul, neg, power, sub  # noqa: E402
+from .ops.elementwise import abs, astype  # noqa: E402
 from .ops.linalg import matmul  # noqa: E402
 from .ops.reduction import max, mean, min, sum  # noqa: E402
 from .ops.shape import getitem, reshape, transpose  # noqa: E402

@@ -28,13 +28,20 @@ from typing import Any
 import numpy
 
 from .backend import array_module
-from .engine import Tensor, TensorLike, _leaf, _zeros_for_none, grad, tensor
+from .engine import Tensor, TensorLike, _leaf, _zeros_for_none, grad, grad_mode, tensor
 
 Outputs = Any  # a Tensor or a tuple of Tensors
 
 
 class GradcheckError(AssertionError):
     """An analytic derivative disagrees with its finite-difference estimate."""
+
+
+def _evaluate(f: Callable[..., Outputs], inputs: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """f's outputs, computed with recording on whatever the caller's ``no_grad``: the checks
+    differentiate f by definition."""
+    with grad_mode(True):
+        return _as_outputs(f(*inputs))
 
 
 def _as_outputs(out: Outputs) -> tuple[Tensor, ...]:
@@ -66,7 +73,7 @@ def numerical_gradient(
     v is the random projection ``gradcheck`` uses for the same ``seed``.
     """
     arrays = [_to_float64(x) for x in inputs]
-    vs = _projection_vectors(_as_outputs(f(*_float64_leaves(arrays))), seed)
+    vs = _projection_vectors(_evaluate(f, _float64_leaves(arrays)), seed)
     numeric = []
     for k, x in enumerate(arrays):
         g = numpy.zeros(x.shape)
@@ -75,11 +82,11 @@ def numerical_gradient(
             plus = x.copy()
             plus[idx] += eps
             shifted[k] = plus
-            f_plus = _project(_as_outputs(f(*_float64_leaves(shifted))), vs)
+            f_plus = _project(_evaluate(f, _float64_leaves(shifted)), vs)
             minus = x.copy()
             minus[idx] -= eps
             shifted[k] = minus
-            f_minus = _project(_as_outputs(f(*_float64_leaves(shifted))), vs)
+            f_minus = _project(_evaluate(f, _float64_leaves(shifted)), vs)
             g[idx] = (f_plus - f_minus) / (2 * eps)
         numeric.append(g)
     return numeric
@@ -108,7 +115,7 @@ def gradcheck(
     """
     arrays = [_to_float64(x) for x in inputs]
     leaves = _float64_leaves(arrays)
-    outs = _as_outputs(f(*leaves))
+    outs = _evaluate(f, leaves)
     vs = _projection_vectors(outs, seed)
     differentiable = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
     analytic: Sequence[Tensor | None] = [None] * len(leaves)
@@ -142,7 +149,7 @@ def projected_grad(f: Callable[..., Outputs], seed: int = 1) -> Callable[..., tu
     vectors: list[Any] = []
 
     def gradient(*xs: Tensor) -> tuple[Tensor, ...]:
-        outs = _as_outputs(f(*xs))
+        outs = _evaluate(f, xs)
         if not vectors:
             vectors.extend(_projection_vectors(outs, seed))
         pairs = [(o, v) for o, v in zip(outs, vectors) if o.requires_grad]

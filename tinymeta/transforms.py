@@ -7,9 +7,21 @@ Each is a few lines on top of the one primitive, reverse-mode :func:`tinymeta.gr
   cotangent t is (J^T)^T t = J t: two reverse sweeps, no forward mode needed.
 - ``hvp``: H v = d/dx <grad f(x), v> (Pearlmutter 1994): reverse over reverse, a small constant
   times the cost of one gradient, O(n) memory, and the Hessian is never formed.
-- ``jacobian`` / ``hessian``: one vjp / hvp per basis vector; for small problems and tests.
+- ``jacobian`` / ``hessian``: one vjp per output element; for small problems and tests.
 
-Primals are taken as fresh leaves (their own graph history is ignored), like JAX's transforms.
+**They compose, as JAX's do.** A transform differentiates ``f`` with respect to its own copy of
+each primal. When the primals, the tangents (or cotangents) or the tensors ``f`` closes over
+require grad, the results carry the graph back to them, so they can be differentiated or
+transformed again: ``jacobian(lambda z: jacobian(f, z), x)`` is the Hessian, and
+``grad(sum(hvp(f, x, v)[1]), x)`` is the third derivative contracted with v and a vector of ones.
+Otherwise (and under ``no_grad``) the results are constants and no graph is kept. Inside, ``f`` is
+always evaluated with recording on, whatever the caller's ``no_grad``: a transform computes
+derivatives by definition.
+
+**Several inputs and outputs.** ``primals`` given as a tuple (or list) means ``f`` takes one
+argument per element, and per-input results come as a tuple (JAX's ``argnums``); anything else
+(a Tensor, an array, a number) is one primal. ``f`` returns a Tensor, or, for ``vjp``, ``jvp`` and
+``jacobian``, a tuple of Tensors; ``hvp`` and ``hessian`` need one scalar Tensor.
 """
 
 from __future__ import annotations
@@ -17,92 +29,167 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import ops
 from .backend import array_module
-from .engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, as_tensor, check_same_backend, grad, tensor
+from .engine import (
+    Tensor,
+    TensorLike,
+    _leaf,
+    _seed_gradients,
+    _wrap,
+    _zeros_for_none,
+    depends_on_leaves_other_than,
+    grad,
+    grad_mode,
+    is_grad_enabled,
+    tensor,
+)
 
 
-def _leaves(primals: Sequence[TensorLike]) -> tuple[Tensor, ...]:
-    leaves = []
+def _as_primals(primals: Any) -> tuple[tuple[Any, ...], bool]:
+    """(the primals as a tuple, whether several were given: a tuple or list means one per argument)."""
+    if isinstance(primals, (list, tuple)):
+        if not primals:
+            raise ValueError("primals is empty: give at least one")
+        return tuple(primals), True
+    return (primals,), False
+
+
+def _variables(primals: Sequence[TensorLike]) -> tuple[tuple[Tensor, ...], set[int]]:
+    """f's own copy of each primal, and the ids of those that are the transform's internal leaves.
+
+    A primal that requires grad (while recording) gets a differentiable copy, so that results
+    differentiate back to it; any other primal becomes a fresh leaf, internal to the transform.
+    """
+    variables, inside = [], set()
     for i, p in enumerate(primals):
-        data = p.data if isinstance(p, Tensor) else tensor(p).data
-        if data.dtype.kind != "f":
-            raise TypeError(f"primals[{i}] must be floating point, got dtype {data.dtype}")
-        leaves.append(_leaf(data))
-    return tuple(leaves)
+        t = p if isinstance(p, Tensor) else tensor(p)
+        if t.dtype.kind != "f":
+            raise TypeError(f"primals[{i}] must be floating point, got dtype {t.dtype}")
+        if t.requires_grad and is_grad_enabled():
+            z = ops.astype(t, t.dtype)
+        else:
+            z = _leaf(t.data)
+            inside.add(id(z))
+        variables.append(z)
+    return tuple(variables), inside
 
 
-def _as_sequence(xs: Any) -> tuple[tuple[Any, ...], bool]:
-    """(xs as a tuple, whether xs was a single value rather than a sequence)."""
-    if isinstance(xs, (list, tuple)):
-        return tuple(xs), False
-    return (xs,), True
+def _call(
+    f: Callable[..., Any], variables: Sequence[Tensor], scalar: str | None = None
+) -> tuple[tuple[Tensor, ...], bool]:
+    """(f's outputs as a tuple, whether f returned a single Tensor); ``scalar`` names a transform that
+    needs one scalar output."""
+    with grad_mode(True):
+        out = f(*variables)
+    if isinstance(out, Tensor):
+        if scalar and out.size != 1:
+            raise ValueError(f"{scalar} needs a scalar function, but f returned shape {out.shape}")
+        return (out,), True
+    if scalar:
+        raise TypeError(f"{scalar} needs f to return one scalar Tensor, got {_describe(out)}")
+    if not isinstance(out, (tuple, list)) or not out or not all(isinstance(o, Tensor) for o in out):
+        raise TypeError(
+            f"f must return a Tensor or a tuple of Tensors, got {_describe(out)}; build its result from tinymeta "
+            "ops on its arguments (not .item(), float() or NumPy)"
+        )
+    return tuple(out), False
 
 
-def _match(tangents: Sequence[TensorLike], leaves: Sequence[Tensor], what: str) -> list[Tensor]:
-    if len(tangents) != len(leaves):
-        raise ValueError(f"got {len(tangents)} {what} for {len(leaves)} primals; give one per primal")
-    out = []
-    for i, (t, x) in enumerate(zip(tangents, leaves)):
-        t = as_tensor(t, x)
-        check_same_backend(what, (x, t))
-        if t.shape != x.shape:
-            raise ValueError(f"{what}[{i}] has shape {t.shape} but primals[{i}] has shape {x.shape}")
-        out.append(t.detach())
-    return out
+def _describe(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of ({', '.join(type(v).__name__ for v in value)})"
+    return type(value).__name__
 
 
-def _linear_dependents(outs: Sequence[Tensor | None], cotangents: Sequence[Tensor]) -> tuple[list, list]:
-    """The (output, cotangent) pairs whose output depends on the leaves (others contribute 0)."""
-    pairs = [(o, c) for o, c in zip(outs, cotangents) if o is not None and o.requires_grad]
-    return [o for o, _ in pairs], [c for _, c in pairs]
+def _tangents(tangents: Any, variables: Sequence[Tensor], several: bool) -> list[Tensor]:
+    """The tangents, one per primal, in the primal's dtype and shape (they may require grad)."""
+    if not several:
+        return _seed_gradients(variables, (tangents,), what="tangents", of="the primal")
+    if not isinstance(tangents, (list, tuple)):
+        raise TypeError(f"several primals need a tuple of tangents, one per primal; got {type(tangents).__name__}")
+    return _seed_gradients(variables, tangents, what="tangents", of="primals")
 
 
-def vjp(f: Callable[..., Tensor], *primals: TensorLike) -> tuple[Tensor, Callable[[TensorLike], tuple[Tensor, ...]]]:
-    """(f(*primals), vjp_fn) where vjp_fn(v) = v^T J: one gradient per primal.
+def _result(per_input: Sequence[Any], several: bool) -> Any:
+    return tuple(per_input) if several else per_input[0]
+
+
+def vjp(f: Callable[..., Any], *primals: TensorLike) -> tuple[Any, Callable[[Any], tuple[Tensor, ...]]]:
+    """(f(*primals), vjp_fn) where vjp_fn(v) = v^T J: a tuple with one gradient per primal.
+
+    For an f returning a tuple, vjp_fn takes a tuple of cotangents, one per output.
 
     >>> import tinymeta as tm
     >>> y, vjp_fn = tm.vjp(lambda x: x * x, tm.tensor([1.0, 2.0]))
     >>> vjp_fn(tm.tensor([1.0, 1.0]))[0].numpy()
     array([2., 4.])
     """
-    leaves = _leaves(primals)
-    y = f(*leaves)
+    if not primals:
+        raise ValueError("vjp needs at least one primal: vjp(f, x) or vjp(f, x, y, ...)")
+    variables, inside = _variables(primals)
+    outs, single = _call(f, variables)
 
-    def vjp_fn(cotangent: TensorLike) -> tuple[Tensor, ...]:
-        if not y.requires_grad:
-            return _zeros_for_none([None] * len(leaves), leaves)
-        return _zeros_for_none(grad(y, leaves, grad_outputs=cotangent, allow_unused=True), leaves)
+    def vjp_fn(cotangent: Any) -> tuple[Tensor, ...]:
+        if single:
+            cotangents = (cotangent,)
+        elif not isinstance(cotangent, (tuple, list)) or len(cotangent) != len(outs):
+            raise ValueError(f"f returned {len(outs)} outputs: vjp_fn needs a tuple of {len(outs)} cotangents")
+        else:
+            cotangents = tuple(cotangent)
+        seeds = _seed_gradients(outs, cotangents, what="cotangent", of="f's output" if single else "f's outputs")
+        record = is_grad_enabled() and depends_on_leaves_other_than([*outs, *seeds], inside)
+        pairs = [(o, s) for o, s in zip(outs, seeds) if o.requires_grad]
+        grads: Sequence[Tensor | None] = [None] * len(variables)
+        if pairs:
+            grads = grad(
+                [o for o, _ in pairs], variables, [s for _, s in pairs], create_graph=record, allow_unused=True
+            )
+        return _zeros_for_none(grads, variables)
 
-    return y.detach(), vjp_fn
+    keep = is_grad_enabled() and depends_on_leaves_other_than(outs, inside)
+    values = outs if keep else tuple(o.detach() for o in outs)
+    return (values[0] if single else values), vjp_fn
 
 
-def jvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[Tensor, Tensor]:
+def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Any, Any]:
     """(f(primals), J t): the directional derivative of f at ``primals`` along ``tangents``.
 
-    ``primals`` and ``tangents`` are sequences of matching shapes (or single tensors).
+    ``primals`` and ``tangents`` are single tensors or tuples of matching shapes; the result has
+    the structure of f's output.
+
+    >>> import tinymeta as tm
+    >>> y, jt = tm.jvp(tm.sin, tm.tensor([0.0, 1.0]), tm.tensor([1.0, 1.0]))
+    >>> jt.numpy().round(4)                           # cos(x) * t
+    array([1.    , 0.5403])
     """
-    primals, _ = _as_sequence(primals)
-    tangents, _ = _as_sequence(tangents)
-    leaves = _leaves(primals)
-    tangents = _match(tangents, leaves, "tangents")
-    y = f(*leaves)
-    u = _leaf(array_module(y.data).zeros_like(y.data))
-    if not y.requires_grad:
-        return y.detach(), _wrap(array_module(y.data).zeros_like(y.data))
-    transposed = grad(y, leaves, grad_outputs=u, create_graph=True, allow_unused=True)  # J^T u
-    outs, cotangents = _linear_dependents(transposed, tangents)
-    if not outs:
-        return y.detach(), u.detach()
-    (jt,) = _zeros_for_none(grad(outs, u, grad_outputs=cotangents, allow_unused=True), (u,))
-    return y.detach(), jt
+    primals, several = _as_primals(primals)
+    variables, inside = _variables(primals)
+    tangents = _tangents(tangents, variables, several)
+    outs, single = _call(f, variables)
+    keep = is_grad_enabled() and depends_on_leaves_other_than(outs, inside)
+    record = keep or (is_grad_enabled() and depends_on_leaves_other_than(tangents, inside))
+    products: list[Tensor | None] = [None] * len(outs)
+    dependent = [i for i, o in enumerate(outs) if o.requires_grad]
+    if dependent:
+        us = [_leaf(array_module(outs[i].data).zeros_like(outs[i].data)) for i in dependent]
+        transposed = grad([outs[i] for i in dependent], variables, us, create_graph=True, allow_unused=True)  # J^T u
+        pairs = [(g, t) for g, t in zip(transposed, tangents) if g is not None and g.requires_grad]
+        if pairs:
+            jts = grad([g for g, _ in pairs], us, [t for _, t in pairs], create_graph=record, allow_unused=True)
+            for i, jt in zip(dependent, jts):
+                products[i] = jt
+    products = [p if p is not None else _wrap(array_module(o.data).zeros_like(o.data)) for p, o in zip(products, outs)]
+    outs = outs if keep else tuple(o.detach() for o in outs)
+    return (outs[0], products[0]) if single else (outs, tuple(products))
 
 
 def hvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[Tensor, Any]:
     """(f(primals), H v) for a scalar f, without forming the Hessian H.
 
     H v = d/dx <grad f(x), v>: differentiate the gradient (recorded with ``create_graph``) once
-    more, with v as the upstream gradient. With several primals, H is the Hessian with respect to
-    all of them jointly and the result is a tuple, one block per primal.
+    more, with v as the upstream gradient. With several primals (a tuple), H is the Hessian with
+    respect to all of them jointly and the result is a tuple, one block per primal.
 
     >>> import tinymeta as tm
     >>> f = lambda x: tm.sum(x ** 3)                  # H = diag(6 x)
@@ -110,52 +197,76 @@ def hvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[Tensor, 
     >>> hv.numpy()
     array([ 6., 12.])
     """
-    primals, single = _as_sequence(primals)
-    tangents, _ = _as_sequence(tangents)
-    leaves = _leaves(primals)
-    tangents = _match(tangents, leaves, "tangents")
-    y = f(*leaves)
-    if y.size != 1:
-        raise ValueError(f"hvp needs a scalar function, but f returned shape {y.shape}")
+    primals, several = _as_primals(primals)
+    variables, inside = _variables(primals)
+    tangents = _tangents(tangents, variables, several)
+    (y,), _ = _call(f, variables, scalar="hvp")
+    keep = is_grad_enabled() and depends_on_leaves_other_than([y], inside)
+    record = keep or (is_grad_enabled() and depends_on_leaves_other_than(tangents, inside))
+    products: Sequence[Tensor | None] = [None] * len(variables)
     if y.requires_grad:
-        gradients = grad(y, leaves, create_graph=True, allow_unused=True)
-        outs, cotangents = _linear_dependents(gradients, tangents)
-    else:
-        outs = []
-    products: Sequence[Tensor | None] = [None] * len(leaves)
-    if outs:
-        products = grad(outs, leaves, grad_outputs=cotangents, allow_unused=True)
-    products = _zeros_for_none(products, leaves)
-    return y.detach(), products[0] if single else products
+        gradients = grad(y, variables, create_graph=True, allow_unused=True)
+        pairs = [(g, v) for g, v in zip(gradients, tangents) if g is not None and g.requires_grad]
+        if pairs:
+            products = grad(
+                [g for g, _ in pairs], variables, [v for _, v in pairs], create_graph=record, allow_unused=True
+            )
+    return (y if keep else y.detach()), _result(_zeros_for_none(products, variables), several)
 
 
-def jacobian(f: Callable[[Tensor], Tensor], x: TensorLike) -> Tensor:
-    """The Jacobian dy/dx of y = f(x), shape y.shape + x.shape (one vjp per output element)."""
-    (leaf,) = _leaves((x,))
-    y = f(leaf)
-    xp = array_module(leaf.data)
-    jac = xp.zeros((y.size, leaf.size), dtype=leaf.dtype)
-    if y.requires_grad:
-        basis = xp.zeros(y.size, dtype=y.dtype)
-        for i in range(y.size):
-            basis[:] = 0
-            basis[i] = 1
-            (row,) = grad(y, leaf, grad_outputs=basis.reshape(y.shape), allow_unused=True)
-            if row is not None:
-                jac[i] = row.data.reshape(-1)
-    return _wrap(jac.reshape(y.shape + leaf.shape))
+def jacobian(f: Callable[..., Any], x: Any) -> Any:
+    """The Jacobian dy/dx of y = f(x), of shape y.shape + x.shape (one vjp per output element).
+
+    With several inputs (a tuple) the result is a tuple of blocks, one per input; with several
+    outputs, a tuple over the outputs (of tuples over the inputs), as JAX's ``jacobian``.
+
+    >>> import tinymeta as tm
+    >>> tm.jacobian(lambda a, b: a * b, (tm.tensor(2.0), tm.tensor(3.0)))
+    (tensor(3., dtype=float64), tensor(2., dtype=float64))
+    """
+    primals, several = _as_primals(x)
+    variables, inside = _variables(primals)
+    outs, single = _call(f, variables)
+    record = is_grad_enabled() and depends_on_leaves_other_than(outs, inside)
+    blocks = []
+    for y in outs:
+        rows: list[list[Tensor]] = [[] for _ in variables]
+        if y.requires_grad:
+            xp = array_module(y.data)
+            for k in range(y.size):
+                basis = xp.zeros(y.size, dtype=y.dtype)
+                basis[k] = 1
+                gs = grad(y, variables, basis.reshape(y.shape), create_graph=record, allow_unused=True)
+                for row, g in zip(rows, _zeros_for_none(gs, variables)):
+                    row.append(g)
+        per_input = []
+        for row, z in zip(rows, variables):
+            if row:
+                per_input.append(ops.reshape(ops.stack(row), y.shape + z.shape))
+            else:  # the output does not depend on x (or is empty)
+                per_input.append(_wrap(array_module(z.data).zeros(y.shape + z.shape, dtype=z.dtype)))
+        blocks.append(_result(per_input, several))
+    return blocks[0] if single else tuple(blocks)
 
 
-def hessian(f: Callable[[Tensor], Tensor], x: TensorLike) -> Tensor:
-    """The Hessian of a scalar f at x, shape x.shape + x.shape: the Jacobian of the gradient."""
+def hessian(f: Callable[..., Tensor], x: Any) -> Any:
+    """The Hessian of a scalar f at x, shape x.shape + x.shape: the Jacobian of the gradient.
 
-    def gradient(z: Tensor) -> Tensor:
-        y = f(z)
-        if y.size != 1:
-            raise ValueError(f"hessian needs a scalar function, but f returned shape {y.shape}")
-        if not y.requires_grad:
-            return _zeros_for_none([None], [z])[0]
-        (g,) = _zeros_for_none(grad(y, z, create_graph=True, allow_unused=True), (z,))
-        return g
+    With several inputs (a tuple) the result is the tuple of blocks ((H_00, H_01, ...), ...), block
+    (i, j) of shape x_i.shape + x_j.shape, as JAX's ``hessian``.
+
+    >>> import tinymeta as tm
+    >>> tm.hessian(lambda z: tm.sum(z ** 3), tm.tensor([1.0, 2.0])).numpy()
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+    _, several = _as_primals(x)
+
+    def gradient(*variables: Tensor) -> Any:
+        (y,), _ = _call(f, variables, scalar="hessian")
+        gradients: Sequence[Tensor | None] = [None] * len(variables)
+        if y.requires_grad:
+            gradients = grad(y, variables, create_graph=True, allow_unused=True)
+        return _result(_zeros_for_none(gradients, variables), several)
 
     return jacobian(gradient, x)

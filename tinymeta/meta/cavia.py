@@ -13,6 +13,7 @@ drops it from the model's parameters, and every task starts again from zeros.
 
 from __future__ import annotations
 
+from .._checks import integer
 from ..backend import array_module
 from ..engine import _leaf
 from .inner_loop import LossFn, Params
@@ -34,8 +35,7 @@ class CAVIA(MAML):
         first_order: bool = False,
         batched: bool = True,
     ) -> None:
-        if context_dim < 1:
-            raise ValueError(f"context_dim must be >= 1, got {context_dim}")
+        context_dim = integer(context_dim, "context_dim", 1)
         super().__init__(
             loss_fn,
             inner_lr=inner_lr,

@@ -26,17 +26,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import ops
+from .._checks import integer, real
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, grad
+from ..engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, grad, grad_mode
 from ..transforms import hvp
 from .inner_loop import (
     LossFn,
     Params,
     check_episode,
     check_inner_loop_settings,
+    check_steps,
     check_tasks,
     detached_sgd,
     final,
+    meta_parameters,
     task_losses,
 )
 
@@ -55,18 +58,14 @@ class iMAML:  # noqa: N801  (the paper's name)
         cg_steps: int = 5,
         cg_damping: float = 0.0,
     ) -> None:
-        check_inner_loop_settings(inner_lr, inner_steps)
-        if not lam > 0:
-            raise ValueError(f"lam (the regularisation strength λ) must be positive, got {lam!r}")
-        if isinstance(cg_steps, bool) or not isinstance(cg_steps, int) or cg_steps < 1:
-            raise ValueError(f"cg_steps must be an integer >= 1, got {cg_steps!r}")
-        if not cg_damping >= 0:
-            raise ValueError(f"cg_damping must be >= 0, got {cg_damping!r}")
-        self.loss_fn, self.inner_lr, self.inner_steps = loss_fn, float(inner_lr), inner_steps
-        self.lam, self.cg_steps, self.cg_damping = float(lam), cg_steps, float(cg_damping)
+        self.inner_lr, self.inner_steps = check_inner_loop_settings(inner_lr, inner_steps)
+        self.lam = real(lam, "lam (the regularisation strength λ)", low=0, low_inclusive=False)
+        self.cg_steps = integer(cg_steps, "cg_steps", 1)
+        self.cg_damping = real(cg_damping, "cg_damping", low=0)
+        self.loss_fn = loss_fn
 
     def init(self, params: Params) -> Params:
-        return {n: _leaf(p.data) for n, p in params.items()}
+        return meta_parameters(params)
 
     def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
         """φ* of the regularised inner problem, with a task axis [T, ...] (not differentiable)."""
@@ -77,6 +76,7 @@ class iMAML:  # noqa: N801  (the paper's name)
     ) -> Iterator[Params]:
         """Test-time adaptation: φ_0 = θ, then φ_1, ..., φ_steps of gradient descent on the
         regularised inner loss."""
+        steps = check_steps(steps)
         yield dict(meta_params)
         yield from self._steps(meta_params, x_support, y_support, steps)
 
@@ -104,9 +104,12 @@ class iMAML:  # noqa: N801  (the paper's name)
         """(mean query loss at φ*, the implicit meta-gradient averaged over the tasks)."""
         tasks = check_episode(x_support, y_support, x_query, y_query)
         names = list(meta_params)
-        phi = self.adapt(meta_params, x_support, y_support)
-        query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
-        query_grads = grad(ops.sum(query), [phi[n] for n in names], allow_unused=True)
+        # φ* as fresh leaves: the implicit gradient needs derivatives at φ* only, not through the solver
+        phi = {n: _leaf(p.data) for n, p in self.adapt(meta_params, x_support, y_support).items()}
+        with grad_mode(True):
+            query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
+            total = ops.sum(query)
+        query_grads = grad(total, [phi[n] for n in names], allow_unused=True)
         b = [g.data for g in _zeros_for_none(query_grads, [phi[n] for n in names])]
 
         def train_hvp(vectors: list[Any]) -> list[Any]:

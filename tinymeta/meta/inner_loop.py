@@ -9,8 +9,11 @@ Everything the algorithms differ in is a parameter of this one loop:
   Hessian term (I - α ∇²L) and the meta-gradient is MAML's exact second-order one.
   ``"first_order"``: the gradients are constants, so d φ_S / d θ = I (first-order MAML); the
   updates stay recorded, so learned step sizes still get their gradient.
-  ``"detached"``: nothing is recorded, every φ_s is a fresh leaf: memory does not grow with the
-  number of steps (Reptile, iMAML, and first-order MAML without learned step sizes).
+  ``"detached"``: nothing is recorded: each step differentiates the support loss at a fresh leaf
+  copy of φ_s, and φ_{s+1} is a constant. Memory does not grow with the number of steps (Reptile,
+  iMAML, test-time fine-tuning, and first-order MAML without learned step sizes). Under
+  ``tinymeta.no_grad()`` every mode runs detached: the steps are taken (their gradients need the
+  support loss's graph, recorded whatever the caller's setting), but nothing carries a graph.
 - ``step_size(name, step)`` is α: a float (MAML), a tensor of the parameter's shape (Meta-SGD) or
   one learned scalar per layer and step (MAML++'s LSLR).
 - ``adapt`` names the parameters that move (all for MAML; the head for ANIL; the context for CAVIA).
@@ -29,7 +32,8 @@ from typing import Literal
 import numpy
 
 from .. import ops
-from ..engine import Tensor, TensorLike, _leaf, grad
+from .._checks import integer, real
+from ..engine import Tensor, TensorLike, _leaf, grad, grad_mode, is_grad_enabled
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Params, TensorLike, TensorLike], Tensor]
@@ -65,19 +69,22 @@ def inner_steps(
     loss_shape: tuple[int, ...],
 ) -> Iterator[Params]:
     """Yield φ_1, ..., φ_S (see the module docstring). ``params`` is φ_0; it is not modified."""
+    detached = mode == "detached" or not is_grad_enabled()
     phi = dict(params)
     for s in range(steps):
-        losses = task_losses(loss_fn, phi, x, y, loss_shape)
-        total = ops.sum(losses) if losses.ndim else losses
-        gradients = grad(total, [phi[n] for n in adapt], create_graph=mode == "exact", allow_unused=True)
+        if detached:
+            phi = {n: _leaf(p.data) if n in adapt else p for n, p in phi.items()}
+        with grad_mode(True):
+            losses = task_losses(loss_fn, phi, x, y, loss_shape)
+            total = ops.sum(losses) if losses.ndim else losses
+        gradients = grad(
+            total, [phi[n] for n in adapt], create_graph=mode == "exact" and not detached, allow_unused=True
+        )
         phi = dict(phi)
-        for name, g in zip(adapt, gradients):
-            if g is None:  # the loss does not depend on this parameter: it stays where it is
-                continue
-            updated = phi[name] - step_size(name, s) * g
-            if mode == "detached":
-                updated = _leaf(updated.data)
-            phi[name] = updated
+        with grad_mode(is_grad_enabled() and not detached):
+            for name, g in zip(adapt, gradients):
+                if g is not None:  # None: the loss does not depend on this parameter, which stays where it is
+                    phi[name] = phi[name] - step_size(name, s) * g
         yield phi
 
 
@@ -87,7 +94,7 @@ def detached_sgd(
     """Plain SGD with step size ``lr`` on every parameter, from fresh copies of ``params`` (one per
     task, [T, ...], when ``tasks`` is given), nothing recorded: the inner loop of Reptile and iMAML."""
     shape = () if tasks is None else (tasks,)
-    start = {n: _leaf(ops.broadcast_to(p, shape + p.shape).data) for n, p in params.items()}
+    start = {n: ops.broadcast_to(p.detach(), shape + p.shape) for n, p in params.items()}
     return inner_steps(
         loss_fn,
         start,
@@ -111,11 +118,16 @@ def final(trajectory: Iterator[Params]) -> Params:
 
 
 def check_tasks(*arrays: TensorLike, names: Sequence[str]) -> int:
-    """The number of tasks T: the leading axis every array must share. Raises ValueError otherwise."""
+    """The number of tasks T: the leading axis every array must share, with at least one task and
+    one example (K >= 1 on axis 1) in each. Raises ValueError otherwise, naming the array and axis."""
     shapes = [tuple(a.shape) if hasattr(a, "shape") else numpy.shape(a) for a in arrays]
     for name, shape in zip(names, shapes):
         if len(shape) < 2:
             raise ValueError(f"{name} must be [T, K, ...] with a leading task axis, got shape {shape}")
+        if shape[0] == 0:
+            raise ValueError(f"{name} has no tasks: its task axis (axis 0, T) has length 0 (shape {shape})")
+        if shape[1] == 0:
+            raise ValueError(f"{name} has no examples: its example axis (axis 1, K) has length 0 (shape {shape})")
     if len({shape[0] for shape in shapes}) != 1:
         listed = ", ".join(f"{n} {shape}" for n, shape in zip(names, shapes))
         raise ValueError(f"the task axes (first axis) disagree: {listed}")
@@ -127,8 +139,29 @@ def check_episode(x_support: TensorLike, y_support: TensorLike, x_query: TensorL
     return check_tasks(x_support, y_support, x_query, y_query, names=("x_support", "y_support", "x_query", "y_query"))
 
 
-def check_inner_loop_settings(inner_lr: float, inner_steps: int) -> None:
-    if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 1:
-        raise ValueError(f"inner_steps must be an integer >= 1, got {inner_steps!r}")
-    if not inner_lr >= 0:
-        raise ValueError(f"inner_lr must be a non-negative step size, got {inner_lr!r}")
+def check_inner_loop_settings(inner_lr: float, inner_steps: int) -> tuple[float, int]:
+    """(inner_lr, inner_steps) checked: a finite step size >= 0 and an integer number of steps >= 1."""
+    return real(inner_lr, "inner_lr", low=0), integer(inner_steps, "inner_steps", 1)
+
+
+def check_steps(steps: int) -> int:
+    """The number of test-time steps of ``fine_tune``: an integer >= 0 (0 yields θ alone)."""
+    return integer(steps, "steps", 0)
+
+
+def check_params(params: Params) -> Params:
+    """``params`` itself, checked to be a non-empty dict of floating-point tensors."""
+    if not isinstance(params, dict) or not params:
+        raise TypeError(f"params must be a non-empty dict of name -> Tensor, got {type(params).__name__}")
+    for n, p in params.items():
+        if not isinstance(p, Tensor):
+            raise TypeError(f"params[{n!r}] must be a Tensor, got {type(p).__name__}")
+        if p.dtype.kind != "f":
+            raise TypeError(f"params[{n!r}] must be floating point, got dtype {p.dtype}")
+    return params
+
+
+def meta_parameters(params: Params) -> Params:
+    """Meta-parameters from a model's parameters: each copied into a fresh leaf that requires grad
+    (the caller's arrays are never shared with them)."""
+    return {n: _leaf(p.data.copy()) for n, p in check_params(params).items()}

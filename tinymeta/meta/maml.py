@@ -35,16 +35,20 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from .. import ops
+from .._checks import real
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, grad
+from ..engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, grad, grad_mode
 from .inner_loop import (
     LossFn,
     Params,
     check_episode,
     check_inner_loop_settings,
+    check_params,
+    check_steps,
     check_tasks,
     final,
     inner_steps,
+    meta_parameters,
     task_losses,
 )
 
@@ -78,22 +82,31 @@ class MAML:
         step_loss_weights: Sequence[float] | None = None,
         batched: bool = True,
     ) -> None:
-        check_inner_loop_settings(inner_lr, inner_steps)
+        inner_lr, inner_steps = check_inner_loop_settings(inner_lr, inner_steps)
+        if adapt_only is not None:
+            if isinstance(adapt_only, str) or not hasattr(adapt_only, "__iter__"):
+                raise TypeError(f"adapt_only must be a list of parameter names (or None for all), got {adapt_only!r}")
+            adapt_only = list(adapt_only)
+            if not adapt_only:
+                raise ValueError("adapt_only is empty: name at least one parameter to adapt (None adapts them all)")
+            for name in adapt_only:
+                if not isinstance(name, str):
+                    raise TypeError(f"adapt_only must hold parameter names (str), got {name!r}")
         if learn_inner_lr not in (None, "per_parameter", "per_layer_per_step"):
             raise ValueError(
                 f"learn_inner_lr must be None, 'per_parameter' or 'per_layer_per_step', got {learn_inner_lr!r}"
             )
         if step_loss_weights is not None:
-            step_loss_weights = [float(w) for w in step_loss_weights]
+            step_loss_weights = [real(w, f"step_loss_weights[{i}]") for i, w in enumerate(step_loss_weights)]
             if len(step_loss_weights) != inner_steps:
                 raise ValueError(
                     f"step_loss_weights needs one weight per inner step ({inner_steps}), got {len(step_loss_weights)}"
                 )
         self.loss_fn = loss_fn
-        self.inner_lr = float(inner_lr)
+        self.inner_lr = inner_lr
         self.inner_steps = inner_steps
-        self.first_order = first_order
-        self.adapt_only = None if adapt_only is None else list(adapt_only)
+        self.first_order = bool(first_order)
+        self.adapt_only = adapt_only
         self.learn_inner_lr = learn_inner_lr
         self.step_loss_weights = step_loss_weights
         self.batched = batched
@@ -102,7 +115,7 @@ class MAML:
 
     def init(self, params: Params) -> Params:
         """Meta-parameters from a model's parameters: leaves that require grad, plus learned step sizes."""
-        meta = {n: _leaf(p.data) for n, p in self._check_params(params).items()}
+        meta = meta_parameters(self._check_params(params))
         if self.learn_inner_lr is not None:
             for n in self._adapted(meta):
                 # Meta-SGD: α has the shape of its parameter; LSLR: one α per tensor and inner step.
@@ -112,11 +125,7 @@ class MAML:
         return meta
 
     def _check_params(self, params: Params) -> Params:
-        if not isinstance(params, dict) or not params:
-            raise TypeError(f"params must be a non-empty dict of name -> Tensor, got {type(params).__name__}")
-        for n, p in params.items():
-            if not isinstance(p, Tensor):
-                raise TypeError(f"params[{n!r}] must be a Tensor, got {type(p).__name__}")
+        check_params(params)
         if self.adapt_only is not None:
             unknown = sorted(set(self.adapt_only) - set(params) - set(self.per_task_names))
             if unknown:
@@ -179,15 +188,12 @@ class MAML:
         phi0 = self.task_params(params, tasks)
         adapted = self._adapted(phi0)
         mode = mode or self._mode()
-        start = dict(phi0)
-        if mode == "detached":
-            start.update({n: _leaf(phi0[n].data) for n in adapted})
         trajectory = inner_steps(
             self.loss_fn,
-            start,
+            phi0,
             x_support,
             y_support,
-            steps=steps or self.inner_steps,
+            steps=self.inner_steps if steps is None else steps,
             step_size=self._step_size(rates),
             adapt=adapted,
             mode=mode,
@@ -204,6 +210,7 @@ class MAML:
         """Test-time adaptation for evaluation: φ_0 (before any step), φ_1, ..., φ_steps, by the
         algorithm's own update rule (its step sizes, its adapted parameters), for any number of
         steps, without recording the second-order graph."""
+        steps = check_steps(steps)
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         yield self.task_params(self._split(meta_params)[0], tasks)
         yield from self.trajectory(meta_params, x_support, y_support, tasks, steps=steps, mode="detached")
@@ -259,8 +266,11 @@ class MAML:
         x_query: TensorLike,
         y_query: TensorLike,
     ) -> tuple[float, Params]:
-        """(meta-loss value, its gradient for every meta-parameter): feed the gradient to an optimiser."""
-        loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query)
+        """(meta-loss value, its gradient for every meta-parameter): feed the gradient to an optimiser.
+
+        Recording is on inside, whatever the caller's ``no_grad``: a meta-gradient needs its graph."""
+        with grad_mode(True):
+            loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query)
         names = list(meta_params)
         grads = grad(loss, [meta_params[n] for n in names], allow_unused=True)
         params = [meta_params[n] for n in names]

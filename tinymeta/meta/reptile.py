@@ -15,15 +15,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .. import ops
-from ..engine import TensorLike, _leaf, _wrap
+from ..engine import TensorLike, _leaf, _wrap, no_grad
 from .inner_loop import (
     LossFn,
     Params,
     check_episode,
     check_inner_loop_settings,
+    check_steps,
     check_tasks,
     detached_sgd,
     final,
+    meta_parameters,
     task_losses,
 )
 
@@ -34,11 +36,11 @@ class Reptile:
     name = "reptile"
 
     def __init__(self, loss_fn: LossFn, inner_lr: float = 0.01, inner_steps: int = 5, batched: bool = True) -> None:
-        check_inner_loop_settings(inner_lr, inner_steps)
-        self.loss_fn, self.inner_lr, self.inner_steps, self.batched = loss_fn, float(inner_lr), inner_steps, batched
+        self.inner_lr, self.inner_steps = check_inner_loop_settings(inner_lr, inner_steps)
+        self.loss_fn, self.batched = loss_fn, batched
 
     def init(self, params: Params) -> Params:
-        return {n: _leaf(p.data) for n, p in params.items()}
+        return meta_parameters(params)
 
     def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
         """φ̃ after ``inner_steps`` SGD steps, with a task axis [T, ...] (not differentiable)."""
@@ -52,6 +54,7 @@ class Reptile:
         self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
     ) -> Iterator[Params]:
         """Test-time adaptation: φ_0 = θ, then φ_1, ..., φ_steps of plain SGD with ``inner_lr``."""
+        steps = check_steps(steps)
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         yield dict(meta_params)
         yield from self._steps(meta_params, x_support, y_support, tasks, steps)
@@ -60,7 +63,13 @@ class Reptile:
         self, meta_params: Params, x: TensorLike, y: TensorLike, tasks: int | None, steps: int | None = None
     ) -> Iterator[Params]:
         return detached_sgd(
-            self.loss_fn, meta_params, x, y, steps=steps or self.inner_steps, lr=self.inner_lr, tasks=tasks
+            self.loss_fn,
+            meta_params,
+            x,
+            y,
+            steps=self.inner_steps if steps is None else steps,
+            lr=self.inner_lr,
+            tasks=tasks,
         )
 
     def meta_grad(
@@ -74,6 +83,7 @@ class Reptile:
         """(mean query loss after adaptation, θ - mean_i φ̃_i)."""
         tasks = check_episode(x_support, y_support, x_query, y_query)
         phi = self.adapt(meta_params, x_support, y_support)
-        query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
+        with no_grad():
+            query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
         grads = {n: _wrap(p.data - phi[n].data.mean(axis=0)) for n, p in meta_params.items()}
         return float(query.data.mean()), grads

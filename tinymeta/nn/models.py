@@ -18,10 +18,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import ops
+from .._checks import integer
 from ..engine import Tensor, TensorLike, as_tensor, tensor
 
 Params = dict[str, Tensor]
 ACTIVATIONS = {"relu": ops.relu, "tanh": ops.tanh, "sigmoid": ops.sigmoid, "softplus": ops.softplus}
+
+
+def _float_dtype(dtype: str, model: str) -> str:
+    if np.dtype(dtype).kind != "f":
+        raise ValueError(f"{model} dtype must be a floating-point dtype (float32 or float64), got {dtype!r}")
+    return str(np.dtype(dtype))
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float, dtype: str) -> Tensor:
@@ -68,11 +75,15 @@ class Model:
             ok = x.ndim == example_ndim + 2 and x.shape[0] == lead[0]
         else:  # shared parameters may also run on a whole batch of tasks
             ok = x.ndim in (example_ndim + 1, example_ndim + 2)
+        if not ok and lead:
+            raise ValueError(
+                f"{name}: the params carry a task axis ({lead[0]} tasks), so the input must be [{lead[0]}, N, ...] "
+                f"with {example_ndim} feature axes, one set of examples per task; got shape {x.shape}"
+            )
         if not ok:
-            tasks = f" for the {lead[0]} tasks of the params" if lead else ""
             raise ValueError(
                 f"{name}: input of shape {x.shape} should be [N, ...] with {example_ndim} feature axes, "
-                f"or [T, N, ...] with a leading task axis{tasks}"
+                "or [T, N, ...] with a leading task axis"
             )
 
 
@@ -89,7 +100,10 @@ class Linear(Model):
 
     def __init__(self, in_features: int, out_features: int, dtype: str = "float64") -> None:
         super().__init__()
-        self.in_features, self.out_features, self.dtype = in_features, out_features, dtype
+        self.in_features = integer(in_features, "Linear in_features", 1)
+        self.out_features = integer(out_features, "Linear out_features", 1)
+        self.dtype = _float_dtype(dtype, "Linear")
+        in_features, out_features = self.in_features, self.out_features
         self.shapes = {"weight": (in_features, out_features), "bias": (out_features,)}
 
     def init(self, seed: int = 0) -> Params:
@@ -98,8 +112,9 @@ class Linear(Model):
         return {name: _uniform(rng, shape, bound, self.dtype) for name, shape in self.shapes.items()}
 
     def __call__(self, params: Params, x: TensorLike) -> Tensor:
-        self.check(params)
+        lead = self.check(params)
         x = as_tensor(x, params["weight"])
+        self._check_input(x, lead, 1, "Linear")
         return ops.matmul(x, params["weight"]) + _bias(params["bias"], x.ndim)
 
 
@@ -116,11 +131,14 @@ class MLP(Model):
         self, sizes: Sequence[int], activation: str = "relu", context_dim: int = 0, dtype: str = "float64"
     ) -> None:
         super().__init__()
-        if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
-            raise ValueError(f"MLP sizes must be at least [in, out] of positive ints, got {list(sizes)}")
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 2:
+            raise ValueError(f"MLP sizes must be at least [in, out] of positive ints, got {sizes!r}")
+        sizes = [integer(s, f"MLP sizes[{i}]", 1) for i, s in enumerate(sizes)]
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
-        self.sizes, self.activation, self.context_dim, self.dtype = list(sizes), activation, context_dim, dtype
+        context_dim = integer(context_dim, "MLP context_dim", 0)
+        self.sizes, self.activation, self.context_dim = sizes, activation, context_dim
+        self.dtype = _float_dtype(dtype, "MLP")
         widths = [sizes[0] + context_dim, *sizes[1:]]
         for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
             self.shapes[f"layers.{i}.weight"] = (fan_in, fan_out)
@@ -173,13 +191,10 @@ class Conv4(Model):
         self, n_way: int, in_channels: int = 1, filters: int = 64, image_size: int = 28, dtype: str = "float32"
     ) -> None:
         super().__init__()
-        self.n_way, self.in_channels, self.filters, self.image_size, self.dtype = (
-            n_way,
-            in_channels,
-            filters,
-            image_size,
-            dtype,
-        )
+        n_way, in_channels = integer(n_way, "Conv4 n_way", 1), integer(in_channels, "Conv4 in_channels", 1)
+        filters, image_size = integer(filters, "Conv4 filters", 1), integer(image_size, "Conv4 image_size", 1)
+        self.n_way, self.in_channels, self.filters, self.image_size = n_way, in_channels, filters, image_size
+        self.dtype = _float_dtype(dtype, "Conv4")
         channels, size = in_channels, image_size
         for i in range(4):
             self.shapes[f"blocks.{i}.conv.weight"] = (filters, channels, 3, 3)

@@ -8,7 +8,7 @@ without its checks fails the tests.
 from .. import engine as _engine  # noqa: F401  (the engine first: it imports the ops back)
 from .arithmetic import add, div, mul, neg, power, sub
 from .conv import avg_pool2d, conv2d, max_pool2d
-from .elementwise import abs, cos, exp, log, relu, sigmoid, sin, softplus, sqrt, tanh
+from .elementwise import abs, astype, cos, exp, log, relu, sigmoid, sin, softplus, sqrt, tanh
 from .linalg import matmul
 from .reduction import log_softmax, logsumexp, max, mean, min, softmax, sum
 from .shape import (
@@ -29,7 +29,7 @@ __all__ = [
     # arithmetic
     "add", "sub", "mul", "div", "power", "neg",
     # elementwise
-    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "sin", "cos",
+    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "sin", "cos", "astype",
     # reductions and the softmax family
     "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
     # shape

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine import Function, Tensor, TensorLike, as_tensor
-from .shape import sum_to
+from .shape import sum_to, where
 
 
 def binary_operands(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
@@ -87,7 +87,17 @@ class Div(Function):
 
 
 class Power(Function):
-    """y = a ** b;  dy/da = b a^(b-1), dy/db = a^b log(a) (needs a > 0)."""
+    """y = a ** b;  dy/da = b a^(b-1), dy/db = a^b log(a).
+
+    Where the formulas meet 0 * inf, the derivatives are those of the function itself, as in
+    PyTorch: a^0 = 1 for every a, so where b = 0 is a constant, dy/da = 0 to every order (not
+    0 * a^-1, which is NaN at a = 0 and overflows near it); where a = 0 and b >= 0, dy/db = 0 (not
+    0^b * log 0). Both masks replace a by 1 before it reaches a^(b-1) or log(a), so no branch
+    computes an inf that a zero multiplies: every higher derivative stays finite there too (the
+    second derivative of x**1 at 0 is 0, as PyTorch's). Where b = 0 requires grad, b a^(b-1) is kept
+    for a != 0: it is an exact 0 whose b-derivative is the mixed partial 1/a (PyTorch's mask drops
+    that term; JAX keeps it).
+    """
 
     __slots__ = ()
 
@@ -96,8 +106,16 @@ class Power(Function):
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs
-        ga = _grad_for(a, gy * b * a ** (b - 1)) if a.requires_grad else None
-        gb = _grad_for(b, gy * self.output() * log(a)) if b.requires_grad else None
+        ga = gb = None
+        at_zero = a.data == 0
+        if a.requires_grad:
+            constant = b.data == 0 if not b.requires_grad else at_zero & (b.data == 0)
+            base = where(constant, 1, a) if constant.any() else a
+            ga = _grad_for(a, gy * b * base ** (b - 1))
+        if b.requires_grad:
+            zero_base = at_zero & (b.data >= 0)
+            base = where(zero_base, 1, a) if zero_base.any() else a
+            gb = _grad_for(b, gy * self.output() * log(base))
         return ga, gb
 
 
@@ -134,7 +152,7 @@ def div(a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def power(a: TensorLike, b: TensorLike) -> Tensor:
-    """a ** b, broadcasting. The gradient with respect to ``b`` needs ``a > 0``."""
+    """a ** b, broadcasting. The gradient with respect to ``b`` is real for ``a > 0`` (and 0 at a = 0, b >= 0)."""
     return Power()(*binary_operands(a, b))
 
 

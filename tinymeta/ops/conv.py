@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy
 
+from .._checks import integer
 from ..backend import array_module
 from ..engine import Function, Tensor, TensorLike, as_tensor, check_same_backend
 from .linalg import matmul
-from .reduction import max, mean
+from .reduction import mean
 from .shape import reshape
 
 
@@ -91,11 +92,31 @@ class Col2Im(Function):
         return Im2Col(self.kernel, self.stride, self.padding)(gy)
 
 
-def _windows(x: Tensor, kernel: tuple[int, int], stride: int, padding: int, pad_value: float, op: str) -> Tensor:
+class WindowMax(Function):
+    """y = max over axis -3 of the window columns (..., k*k, oh, ow) -> (..., oh, ow).
+
+    dy/dx is 1 at the first maximum of each window (row-major window order) and 0 elsewhere: at a
+    tie the whole gradient goes to one element, as PyTorch's and JAX's max-pooling do (a full
+    reduction, ``tinymeta.max``, shares it instead, as theirs do). The mask is a constant, so the
+    second derivative is 0.
+    """
+
+    __slots__ = ()
+
+    def forward(self, cols: Any) -> Any:
+        return cols.max(axis=-3)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        cols = self.inputs[0].data
+        xp = array_module(cols)
+        first = xp.expand_dims(cols.argmax(axis=-3), -3) == xp.arange(cols.shape[-3]).reshape(-1, 1, 1)
+        return reshape(gy, gy.shape[:-2] + (1,) + gy.shape[-2:]) * as_tensor(first.astype(gy.dtype))
+
+
+def _windows(x: Tensor, kernel: tuple[int, int], stride: Any, padding: Any, pad_value: float, op: str) -> Tensor:
     if x.ndim < 3:
         raise ValueError(f"{op} needs an input of shape (..., C, H, W), got shape {x.shape}")
-    if stride < 1 or padding < 0:
-        raise ValueError(f"{op}: stride must be >= 1 and padding >= 0, got stride={stride}, padding={padding}")
+    stride, padding = integer(stride, f"{op}: stride", 1), integer(padding, f"{op}: padding", 0)
     h, w = x.shape[-2:]
     if h + 2 * padding < kernel[0] or w + 2 * padding < kernel[1]:
         raise ValueError(
@@ -154,20 +175,24 @@ def _pool(
     x: TensorLike, kernel_size: int, stride: int | None, padding: int, reduce: Any, pad_value: float, op: str
 ) -> Tensor:
     x = as_tensor(x)
+    kernel_size = integer(kernel_size, f"{op}: kernel_size", 1)
     stride = kernel_size if stride is None else stride
+    if integer(padding, f"{op}: padding", 0) > kernel_size // 2:
+        raise ValueError(  # a window of padding alone would have no value to pool (PyTorch's rule too)
+            f"{op}: padding must be at most half the kernel size, got padding={padding} for kernel_size={kernel_size}"
+        )
     cols = _windows(x, (kernel_size, kernel_size), stride, padding, pad_value, op)
-    cols = reshape(cols, cols.shape[:-4] + (kernel_size * kernel_size,) + cols.shape[-2:])
-    return reduce(cols, axis=-3)
+    return reduce(reshape(cols, cols.shape[:-4] + (kernel_size * kernel_size,) + cols.shape[-2:]))
 
 
 def max_pool2d(x: TensorLike, kernel_size: int, stride: int | None = None, padding: int = 0) -> Tensor:
     """Maximum over each kernel_size x kernel_size window of x (..., C, H, W); stride defaults to
-    kernel_size. Padding is with -inf, so it is never the maximum. The gradient flows to the
-    maximum of each window (shared equally on ties)."""
-    return _pool(x, kernel_size, stride, padding, max, -numpy.inf, "max_pool2d")
+    kernel_size. Padding is with -inf, so it is never the maximum, and may be at most half the
+    kernel. The gradient flows to the maximum of each window (to the first one on ties, as PyTorch)."""
+    return _pool(x, kernel_size, stride, padding, WindowMax(), -numpy.inf, "max_pool2d")
 
 
 def avg_pool2d(x: TensorLike, kernel_size: int, stride: int | None = None, padding: int = 0) -> Tensor:
     """Mean over each kernel_size x kernel_size window of x (..., C, H, W); stride defaults to
-    kernel_size; zero padding counts towards the mean."""
-    return _pool(x, kernel_size, stride, padding, mean, 0.0, "avg_pool2d")
+    kernel_size; zero padding (at most half the kernel) counts towards the mean."""
+    return _pool(x, kernel_size, stride, padding, lambda cols: mean(cols, axis=-3), 0.0, "avg_pool2d")

@@ -1,4 +1,5 @@
-"""Elementwise functions of one tensor: exp, log, sqrt, abs, tanh, sigmoid, relu, softplus, sin, cos.
+"""Elementwise functions of one tensor: exp, log, sqrt, abs, tanh, sigmoid, relu, softplus, sin, cos,
+and astype (the same values in another dtype).
 
 Where the derivative is a function of the output (exp, sqrt, tanh, sigmoid), backward reuses the
 output instead of recomputing it. Kinks (abs and relu at 0) use the derivative of the side taken
@@ -8,6 +9,8 @@ by ``x > 0`` / ``sign(x)``, a constant mask, so their second derivative is 0 awa
 from __future__ import annotations
 
 from typing import Any
+
+import numpy
 
 from ..backend import array_module
 from ..engine import Function, Tensor, TensorLike, as_tensor
@@ -143,6 +146,33 @@ class Cos(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return -(gy * sin(self.inputs[0]))
+
+
+class AsType(Function):
+    """y = x converted to ``dtype`` (always a new array);  dy/dx = 1, so gx = gy converted back to x's dtype."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype: numpy.dtype) -> None:
+        self.dtype = dtype
+
+    def forward(self, x: Any) -> Any:
+        return x.astype(self.dtype, copy=True)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return astype(gy, self.inputs[0].dtype, copy=False)
+
+
+def astype(x: TensorLike, dtype: Any, copy: bool = True) -> Tensor:
+    """x converted to ``dtype``, as ``numpy.astype``: a new array unless ``copy=False`` and the dtype
+    already matches. Differentiable between floating dtypes (the gradient comes back in x's dtype);
+    an integer or boolean result is a constant; a complex result of a tensor that requires grad is an
+    error (tinymeta differentiates real functions only)."""
+    x = as_tensor(x)
+    dtype = numpy.dtype(dtype)
+    if not copy and x.dtype == dtype:
+        return x
+    return AsType(dtype)(x)
 
 
 def exp(x: TensorLike) -> Tensor:

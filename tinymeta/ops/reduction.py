@@ -15,7 +15,7 @@ import numpy
 from ..backend import array_module
 from ..engine import Axis, Function, Tensor, TensorLike, as_tensor
 from .elementwise import exp
-from .shape import broadcast_to, reshape
+from .shape import broadcast_to, reshape, where
 
 
 def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
@@ -73,10 +73,24 @@ class MaxMin(Function):
         return reshape(gy, keep) * as_tensor(share.astype(gy.dtype, copy=False))
 
 
+def _stable_shift(x: Any, axes: tuple[int, ...]) -> Any:
+    """max(x) over ``axes`` (keepdims), the shift that keeps exp(x - shift) from overflowing; 0 where the
+    maximum is infinite, so that a row of -inf (or one holding +inf) never computes inf - inf."""
+    xp = array_module(x)
+    m = x.max(axis=axes, keepdims=True)
+    infinite = xp.isinf(m)
+    return xp.where(infinite, 0, m) if infinite.any() else m
+
+
 class LogSumExp(Function):
     """y = log(sum(exp(x))) over ``axes``, computed as m + log(sum(exp(x - m))) with m = max(x).
 
     dy/dx = exp(x - y) = softmax(x). Written with the output y, so higher derivatives follow.
+
+    Infinite entries: -inf entries contribute nothing (a row of -inf gives y = -inf, and an empty
+    axis too, the log of an empty sum); a row holding +inf gives y = +inf. The derivative is then
+    that of the finite limit: 0 for a row of -inf (no entry carries weight) and, for a row holding
+    +inf, the weight shared by its +inf entries (PyTorch gives NaN in both cases).
     """
 
     __slots__ = ("axes", "keepdims")
@@ -87,18 +101,38 @@ class LogSumExp(Function):
 
     def forward(self, x: Any) -> Any:
         xp = array_module(x)
-        m = x.max(axis=self.axes, keepdims=True)
-        y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
-        return y if self.keepdims else y.reshape([n for i, n in enumerate(y.shape) if i not in self.axes])
+        keep = _keepdims_shape(x.shape, self.axes)
+        if x.size == 0:  # an empty sum: log 0 = -inf
+            y = xp.full(keep, -numpy.inf, dtype=x.dtype)
+        else:
+            m = _stable_shift(x, self.axes)
+            with numpy.errstate(divide="ignore"):  # log(0) = -inf for a row of -inf: the right value
+                y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
+        return y if self.keepdims else y.reshape([n for i, n in enumerate(keep) if i not in self.axes])
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
         keep = _keepdims_shape(x.shape, self.axes)
-        return reshape(gy, keep) * exp(x - reshape(self.output(), keep))
+        y = reshape(self.output(), keep)
+        infinite = array_module(y.data).isinf(y.data)
+        if not infinite.any():
+            return reshape(gy, keep) * exp(x - y)
+        # Rows of -inf: exp(x - 0) = 0. Rows holding +inf: their +inf entries share the weight (a
+        # constant), and x is replaced by 0 there so that the unused branch stays finite.
+        plus = y.data == numpy.inf
+        weights = exp(where(plus, 0, x) - where(infinite, 0, y))
+        if plus.any():
+            top = x.data == numpy.inf
+            share = top / numpy.maximum(top.sum(axis=self.axes, keepdims=True), 1)
+            weights = where(plus, as_tensor(share.astype(x.dtype)), weights)
+        return reshape(gy, keep) * weights
 
 
 class Softmax(Function):
-    """y = exp(x) / sum(exp(x)) along ``axes``;  vjp: gx = y * (gy - sum(gy * y))."""
+    """y = exp(x) / sum(exp(x)) along ``axes``;  vjp: gx = y * (gy - sum(gy * y)).
+
+    An empty axis gives an empty result; a row of -inf (or holding +inf) gives NaN, as in PyTorch.
+    """
 
     __slots__ = ("axes",)
 
@@ -106,8 +140,11 @@ class Softmax(Function):
         self.axes = axes
 
     def forward(self, x: Any) -> Any:
-        e = array_module(x).exp(x - x.max(axis=self.axes, keepdims=True))
-        return e / e.sum(axis=self.axes, keepdims=True)
+        if x.size == 0:
+            return x.copy()
+        with numpy.errstate(invalid="ignore"):
+            e = array_module(x).exp(x - _stable_shift(x, self.axes))
+            return e / e.sum(axis=self.axes, keepdims=True)
 
     def backward(self, gy: Tensor) -> Tensor:
         y = self.output()
@@ -115,7 +152,10 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """y = x - logsumexp(x) along ``axes``;  vjp: gx = gy - exp(y) * sum(gy)."""
+    """y = x - logsumexp(x) along ``axes``;  vjp: gx = gy - exp(y) * sum(gy).
+
+    An empty axis gives an empty result; a row of -inf (or holding +inf) gives NaN, as in PyTorch.
+    """
 
     __slots__ = ("axes",)
 
@@ -123,9 +163,12 @@ class LogSoftmax(Function):
         self.axes = axes
 
     def forward(self, x: Any) -> Any:
+        if x.size == 0:
+            return x.copy()
         xp = array_module(x)
-        shifted = x - x.max(axis=self.axes, keepdims=True)
-        return shifted - xp.log(xp.exp(shifted).sum(axis=self.axes, keepdims=True))
+        with numpy.errstate(divide="ignore", invalid="ignore"):
+            shifted = x - _stable_shift(x, self.axes)
+            return shifted - xp.log(xp.exp(shifted).sum(axis=self.axes, keepdims=True))
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy - exp(self.output()) * sum(gy, self.axes, keepdims=True)
@@ -138,11 +181,11 @@ def sum(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 
 def mean(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean over ``axis`` (all axes for None)."""
+    """Arithmetic mean over ``axis`` (all axes for None); NaN over an empty axis (as NumPy, without its warning)."""
     x = as_tensor(x)
     axes = normalize_axes(axis, x.ndim)
     count = math.prod(x.shape[a] for a in axes)
-    return Sum(axes, keepdims)(x) * (1.0 / count)
+    return Sum(axes, keepdims)(x) * (1.0 / count if count else math.nan)  # the mean of nothing is NaN
 
 
 def max(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -158,7 +201,8 @@ def min(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 
 def logsumexp(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) over ``axis``, finite for any finite input (no overflow)."""
+    """log(sum(exp(x))) over ``axis``, finite for any finite input (no overflow); -inf entries are
+    ignored, so a row of -inf (or an empty axis) gives -inf."""
     x = as_tensor(x)
     return LogSumExp(normalize_axes(axis, x.ndim), keepdims)(x)
 

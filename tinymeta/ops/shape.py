@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy
 
-from ..backend import array_module, asarray_like, scatter_add
+from ..backend import array_module, asarray_like, scatter_add, to_numpy
 from ..engine import Function, Tensor, TensorLike, as_tensor
 
 Shape = tuple[int, ...]
@@ -189,7 +189,9 @@ def transpose(x: TensorLike, axes: Sequence[int] | None = None) -> Tensor:
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
     else:
-        axes = tuple(int(a) % x.ndim if x.ndim else int(a) for a in axes)
+        if len(axes) != x.ndim:
+            raise ValueError(f"axes {tuple(axes)} do not match the {x.ndim} axes of shape {x.shape}")
+        axes = tuple(numpy.lib.array_utils.normalize_axis_index(a, x.ndim) for a in axes)  # AxisError
         if sorted(axes) != list(range(x.ndim)):
             raise ValueError(f"axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     return Transpose(axes)(x)
@@ -198,6 +200,8 @@ def transpose(x: TensorLike, axes: Sequence[int] | None = None) -> Tensor:
 def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
     """x with two axes exchanged."""
     x = as_tensor(x)
+    axis1 = numpy.lib.array_utils.normalize_axis_index(axis1, x.ndim)  # AxisError, as NumPy
+    axis2 = numpy.lib.array_utils.normalize_axis_index(axis2, x.ndim)
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, axes)
@@ -281,25 +285,40 @@ def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def getitem(x: TensorLike, index: Any) -> Tensor:
-    """x[index]: basic slicing, integer-array or boolean-mask indexing (gradient: scatter-add)."""
+    """x[index]: basic slicing, integer-array or boolean-mask indexing (gradient: scatter-add).
+
+    A boolean mask is replaced by the indices of its true entries (``mask.nonzero()``, NumPy's own
+    definition), after checking its shape against the axes it covers: a mask of the wrong length is
+    an IndexError, as in NumPy.
+    """
     x = as_tensor(x)
-    if isinstance(index, tuple):
-        index = tuple(_index_part(p, x, inside_tuple=True) for p in index)
-    else:
-        index = _index_part(index, x, inside_tuple=False)
-    return GetItem(index)(x)
+    parts = index if isinstance(index, tuple) else (index,)
+    parts = tuple(_index_array(p, x) for p in parts)
+    _check_masks(parts, x.shape)
+    converted: list[Any] = []
+    for p in parts:
+        converted.extend(p.nonzero() if _is_mask(p) else (p,))
+    return GetItem(tuple(converted) if isinstance(index, tuple) or len(converted) != 1 else converted[0])(x)
 
 
-def _index_part(part: Any, x: Tensor, inside_tuple: bool) -> Any:
+def _index_array(part: Any, x: Tensor) -> Any:
+    """An index part as NumPy reads it; arrays (and lists) live where the data lives."""
     if isinstance(part, Tensor):
         part = part.data
-    if isinstance(part, list) or hasattr(part, "dtype"):  # index arrays live where the data lives
+    if isinstance(part, list):
+        part = numpy.asarray(part) if part else numpy.zeros(0, dtype=numpy.intp)  # [] selects nothing
+    if hasattr(part, "dtype") and not isinstance(part, numpy.generic):
         part = asarray_like(part, x.data)
-    if getattr(part, "dtype", None) is not None and part.dtype.kind == "b":
-        # A boolean mask selects the positions where it is true: the same as their indices.
-        if not inside_tuple:
-            return tuple(part.nonzero())
-        if part.ndim != 1:
-            raise IndexError("a boolean mask inside an index tuple must be 1-D; index with it alone")
-        return part.nonzero()[0]
     return part
+
+
+def _check_masks(parts: tuple[Any, ...], shape: Shape) -> None:
+    """IndexError, NumPy's own, for a boolean mask whose shape does not fit the axes it indexes: the
+    index is tried on a dummy array of ``shape`` (a zero-stride view of one boolean)."""
+    if any(_is_mask(p) for p in parts):
+        host = tuple(to_numpy(p) if hasattr(p, "ndim") and not isinstance(p, numpy.generic) else p for p in parts)
+        numpy.broadcast_to(numpy.empty((), dtype=bool), shape)[host]
+
+
+def _is_mask(part: Any) -> bool:
+    return getattr(part, "dtype", None) is not None and part.dtype.kind == "b" and part.ndim > 0

@@ -1,0 +1,42 @@
+"""Argument checks shared by the library. Each names the user's own argument in its error.
+
+Integers may be Python or NumPy integers (``np.int64(3)`` wherever ``3`` is accepted), never bools
+or floats; real settings may be any real number but NaN, and infinity only where it means
+something (``max_norm=inf``: no clipping).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from typing import Any
+
+
+def integer(value: Any, name: str, minimum: int | None = None) -> int:
+    """``value`` as an int, at least ``minimum``; TypeError or ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {number}")
+    return number
+
+
+def real(
+    value: Any, name: str, *, low: float = -math.inf, low_inclusive: bool = True, allow_inf: bool = False
+) -> float:
+    """``value`` as a float above ``low`` (or equal, when ``low_inclusive``); never NaN, and infinite
+    only with ``allow_inf``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    number = float(value)
+    ok = number >= low if low_inclusive else number > low
+    if math.isnan(number) or not ok or (math.isinf(number) and not allow_inf):
+        bound = "" if low == -math.inf else f" {'>=' if low_inclusive else '>'} {low:g}"
+        kind = "a number" if allow_inf else "a finite number"
+        raise ValueError(f"{name} must be {kind}{bound}, got {value!r}")
+    return number
