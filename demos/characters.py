@@ -24,6 +24,7 @@ import numpy as np
 from demos.common import DemoError
 
 SIZE = 28
+EXAMPLES = 20  # drawings per generated class, as Omniglot has
 
 
 @dataclass
@@ -114,7 +115,7 @@ def generate_class(rng: np.random.Generator, examples: int) -> np.ndarray:
 
 
 def generated_splits(
-    seed: int, train: int = 1000, validation: int = 100, test: int = 300, examples: int = 20
+    seed: int, train: int = 1000, validation: int = 100, test: int = 300, examples: int = EXAMPLES
 ) -> dict[str, CharacterSet]:
     """Disjoint train / validation / test classes of generated characters (deterministic in ``seed``)."""
     rng = np.random.default_rng(seed)

@@ -3,11 +3,14 @@ intervals, result files and optional figures."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import math
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,15 +22,65 @@ from tinymeta import backend, nn
 
 
 class DemoError(Exception):
-    """A problem with the user's input: printed as one line, exit status 2."""
+    """A problem with the user's input, or a run that cannot go on: printed as one line, exit status 2."""
+
+    status = 2
+
+
+class Interrupted(DemoError):
+    """Ctrl-C: one line saying what was kept and how to go on, exit status 130 (as a shell's)."""
+
+    status = 130
 
 
 def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     try:
         return main(argv)
     except DemoError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        print(f"{'interrupted' if isinstance(error, Interrupted) else 'error'}: {error}", file=sys.stderr)
+        return error.status
+    except KeyboardInterrupt:
+        print(
+            "interrupted: checkpoints and results are written whole or not at all; run the same command with "
+            "--resume to go on (finished training is not repeated)",
+            file=sys.stderr,
+        )
+        return Interrupted.status
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its errors (an unknown flag, a value that is not a number) as one-line DemoErrors."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise DemoError(message)
+
+
+def check_at_least(args: argparse.Namespace, minimum: int, *names: str) -> None:
+    """Each ``--name`` must be an integer of at least ``minimum``."""
+    for name in names:
+        value = getattr(args, name)
+        if value < minimum:
+            raise DemoError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
+
+
+def check_positive(args: argparse.Namespace, *names: str) -> None:
+    """Each ``--name`` that is set must be a finite number > 0 (NaN and inf are refused)."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise DemoError(f"--{name.replace('_', '-')} must be a finite number > 0, got {value}")
+
+
+def check_out_folder(path: Path, flag: str = "--out") -> None:
+    """``path`` must be a folder, or a place where one can be made: refuse a file, or no write access."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"is inside {existing}, which is a file"
+        raise DemoError(f"{flag} {path} {what}; give a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DemoError(f"{flag} {path}: no permission to write in {existing}")
 
 
 def use_device(device: str) -> None:
@@ -95,13 +148,15 @@ def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], info: dict[str, A
 
 def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if not path.is_file():
-        raise DemoError(f"checkpoint {path} does not exist")
+        raise DemoError(f"checkpoint {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
     try:
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files if k != "__info__"}
             info = json.loads(str(f["__info__"]))
     except Exception as exc:  # a truncated or foreign file
         raise DemoError(f"{path} is not a tinymeta demo checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(info, dict):
+        raise DemoError(f"{path} is not a tinymeta demo checkpoint (its settings are not a record)")
     return arrays, info
 
 
@@ -118,15 +173,29 @@ def check_architecture(path: Path, arrays: dict[str, np.ndarray], expected: dict
 
 
 def save_training_state(
-    path: Path, theta: dict[str, tm.Tensor], adam_state: dict, rng: np.random.Generator, iteration: int, info: dict
+    path: Path,
+    theta: dict[str, tm.Tensor],
+    adam_state: dict,
+    rng: np.random.Generator,
+    iteration: int,
+    info: dict,
+    history: dict | None = None,
 ) -> None:
-    """Meta-parameters, Adam's moments and step, the data RNG and the iteration: all --resume needs
-    to continue a run exactly as if it had never stopped."""
+    """Meta-parameters, Adam's moments and step, the data RNG, the iteration and the run's history so
+    far (validation curve, running loss...): all --resume needs to continue a run exactly as if it had
+    never stopped, and nothing it recorded lost."""
     arrays = {f"param/{n}": p.numpy() for n, p in theta.items()}
     arrays.update({f"adam_m/{n}": backend.to_numpy(v) for n, v in adam_state["m"].items()})
     arrays.update({f"adam_v/{n}": backend.to_numpy(v) for n, v in adam_state["v"].items()})
     meta = dict(info, iteration=iteration, adam_step=adam_state["step"], rng=rng.bit_generator.state)
+    meta["history"] = history or {}
     save_checkpoint(path, arrays, meta)
+
+
+def saved_history(path: Path) -> dict:
+    """The history a checkpoint carries ({} for a checkpoint written before histories were kept)."""
+    history = load_checkpoint(path)[1].get("history", {})
+    return history if isinstance(history, dict) else {}
 
 
 def load_params(path: Path, template: dict[str, tm.Tensor]) -> tuple[dict[str, tm.Tensor], dict[str, Any]]:
@@ -143,20 +212,46 @@ def load_params(path: Path, template: dict[str, tm.Tensor]) -> tuple[dict[str, t
 def restore_training_state(
     path: Path, template: dict[str, tm.Tensor], info: dict
 ) -> tuple[dict[str, tm.Tensor], dict, np.random.Generator, int]:
-    """The inverse of save_training_state; the run's settings in ``info`` must match the checkpoint's."""
+    """The inverse of save_training_state; the run's settings in ``info`` must match the checkpoint's
+    (every setting that differs is named), and every entry must be there and well formed."""
     theta, saved = load_params(path, template)
-    for key, value in info.items():
-        if key in saved and saved[key] != value:
-            raise DemoError(f"{path} was saved by a run with {key}={saved[key]!r}, this run has {key}={value!r}")
+    differ = [
+        f"{key}={saved[key]!r} (this run: {value!r})"
+        for key, value in info.items()
+        if key in saved and saved[key] != value
+    ]
+    if differ:
+        raise DemoError(
+            f"--resume: {path} was saved by a run with other settings: {'; '.join(differ)}. Rerun with the "
+            "checkpoint's settings, or give another --out to start a new run"
+        )
     arrays, _ = load_checkpoint(path)
+    missing = [f"{kind}/{n}" for kind in ("adam_m", "adam_v") for n in theta if f"{kind}/{n}" not in arrays]
+    missing += [key for key in ("iteration", "adam_step", "rng") if key not in saved]
+    if missing:
+        raise DemoError(f"{path} cannot be resumed: it has no {', '.join(missing)}")
+    for kind in ("adam_m", "adam_v"):
+        for n, p in theta.items():
+            if arrays[f"{kind}/{n}"].shape != p.shape:
+                raise DemoError(
+                    f"{path} cannot be resumed: {kind}/{n} has shape {arrays[f'{kind}/{n}'].shape}, not {p.shape}"
+                )
     state = {
         "step": saved["adam_step"],
         "m": {n: tm.tensor(arrays[f"adam_m/{n}"]).data for n in theta},
         "v": {n: tm.tensor(arrays[f"adam_v/{n}"]).data for n in theta},
     }
     rng = np.random.default_rng()
-    rng.bit_generator.state = saved["rng"]
-    return theta, state, rng, int(saved["iteration"])
+    try:
+        iteration, step = int(saved["iteration"]), int(saved["adam_step"])
+        if iteration < 0 or step < 0:
+            raise ValueError("a negative count")
+        rng.bit_generator.state = saved["rng"]
+    except Exception as exc:
+        raise DemoError(
+            f"{path} cannot be resumed: its iteration, optimiser step or random state is malformed ({exc})"
+        ) from None
+    return theta, state, rng, iteration
 
 
 def meta_train(
@@ -167,49 +262,95 @@ def meta_train(
     info: dict,
     args: Any,
     callback: Callable[[int, dict[str, tm.Tensor], float], str | None] | None = None,
+    history: dict | None = None,
 ) -> tuple[dict[str, tm.Tensor], int]:
     """The outer loop every demo shares: Adam on ``step``'s gradients up to ``args.iterations``
     (clipped to a joint norm of ``args.clip_grad_norm`` when that is set).
 
-    ``step(theta, rng)`` samples a meta-batch with ``rng`` and returns (loss, gradients). A
-    checkpoint is written atomically every ``args.checkpoint_every`` iterations and at the end;
-    with ``args.resume`` the run continues from it exactly (same parameters, optimiser moments and
-    data stream as a run that never stopped). ``callback(iteration, theta, running_loss)`` runs
-    every ``args.checkpoint_every`` iterations and may return text for the progress bar.
-    Returns θ and the number of iterations done.
+    ``step(theta, rng)`` samples a meta-batch with ``rng`` and returns (loss, gradients). Every
+    ``args.checkpoint_every`` iterations ``callback(iteration, theta, running_loss)`` runs (it may
+    return text for the progress bar), then a checkpoint is written atomically, with ``history`` (a
+    JSON-able dict the callback may fill, such as a validation curve). With ``args.resume`` the run
+    continues from the checkpoint exactly (same parameters, optimiser moments, data stream and running
+    loss as a run that never stopped); the caller restores its history with :func:`saved_history`.
+    A loss or gradient that overflows stops the run with the likely cause; Ctrl-C stops it saying
+    which checkpoint to resume from. Returns θ and the number of iterations done.
     """
+    history = {} if history is None else history
     adam = nn.Adam(lr=args.meta_lr)
     state = adam.init(theta)
     rng = np.random.default_rng(args.seed)
-    start = 0
+    start, saved_at, running = 0, None, None
     if args.resume and path.is_file():
         theta, state, rng, start = restore_training_state(path, theta, info)
+        saved_at, running = start, history.get("running_loss")
         print(f"{name}: resumed from {path} at iteration {start}")
+    elif args.resume:
+        print(f"{name}: no checkpoint at {path} to resume from: starting from iteration 0")
     if start >= args.iterations:
         print(f"{name}: already trained for {start} iterations (>= --iterations {args.iterations})")
         return theta, start
     bar = progress(range(start, args.iterations), args.iterations, start, name, not args.no_progress)
-    running, note = None, ""
-    for it in bar:
-        loss, grads = step(theta, rng)
-        if not np.isfinite(loss):
-            raise DemoError(
-                f"{name}: the meta-loss became {loss} at iteration {it}; lower --meta-lr or set --clip-grad-norm "
-                f"(the last checkpoint, {path}, is intact)"
-            )
-        if getattr(args, "clip_grad_norm", None):
-            grads, _ = nn.clip_grad_norm(grads, args.clip_grad_norm)
-        theta, state = adam.step(theta, grads, state)
-        running = loss if running is None else 0.98 * running + 0.02 * loss
-        last = it + 1 == args.iterations
-        if (it + 1) % args.checkpoint_every == 0 or last:
-            save_training_state(path, theta, state, rng, it + 1, info)
-            if callback is not None:
-                note = callback(it + 1, theta, running) or ""
-        if (it + 1) % 10 == 0 or last:
-            bar.set_postfix_str(f"meta-loss {running:.3f} {note}")
+    norms: deque[float] = deque(maxlen=200)  # recent meta-gradient norms, to diagnose a divergence
+    note, it = "", start
+    try:
+        for it in bar:
+            loss, grads = step(theta, rng)
+            norm = math.sqrt(sum(float((g.data * g.data).sum()) for g in grads.values()))
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                raise DemoError(_divergence(name, it, loss, norm, norms, path, saved_at, args))
+            norms.append(norm)
+            if getattr(args, "clip_grad_norm", None):
+                grads, _ = nn.clip_grad_norm(grads, args.clip_grad_norm)
+            theta, state = adam.step(theta, grads, state)
+            running = loss if running is None else 0.98 * running + 0.02 * loss
+            last = it + 1 == args.iterations
+            if (it + 1) % args.checkpoint_every == 0 or last:
+                if callback is not None:
+                    note = callback(it + 1, theta, running) or ""
+                history["running_loss"] = running
+                save_training_state(path, theta, state, rng, it + 1, info, history)
+                saved_at = it + 1
+            if (it + 1) % 10 == 0 or last:
+                bar.set_postfix_str(f"meta-loss {running:.3f} {note}")
+    except KeyboardInterrupt:
+        bar.close()
+        if saved_at is None:
+            raise Interrupted(
+                f"{name} stopped at iteration {it}, before its first checkpoint (every --checkpoint-every "
+                f"{args.checkpoint_every} iterations): nothing to resume from; run the command again to start over"
+            ) from None
+        raise Interrupted(
+            f"{name} stopped at iteration {it}; {path} holds iteration {saved_at}: run the same command with "
+            "--resume to continue from there, exactly as if it had not stopped"
+        ) from None
     bar.close()
     return theta, args.iterations
+
+
+def _divergence(
+    name: str, it: int, loss: float, norm: float, norms: deque, path: Path, saved_at: int | None, args: Any
+) -> str:
+    """One line: where the run diverged, the likely cause, and which checkpoint (if any) is intact."""
+    what = f"the meta-loss became {loss}" if not math.isfinite(loss) else f"the meta-gradient norm became {norm}"
+    typical = float(np.median(norms)) if norms else None
+    if typical is not None and len(norms) >= 20 and max(list(norms)[-10:]) > 100 * typical:
+        cause = (
+            f"the meta-gradient norm grew from a typical {typical:.3g} to {max(list(norms)[-10:]):.3g} just before: "
+            f"the outer loop is unstable; lower --meta-lr (now {args.meta_lr:g}) or set --clip-grad-norm"
+        )
+    else:
+        cause = (
+            "the meta-gradients were ordinary until then, so an inner loop overshot on some task: lower "
+            f"--inner-lr (now {args.inner_lr:g}) or set --clip-grad-norm"
+        )
+    kept = (
+        f"the last checkpoint, {path} (iteration {saved_at}), is intact, but --resume needs the same settings: "
+        "start a new run (another --out) with the lower value"
+        if saved_at is not None
+        else f"no checkpoint was written yet (the first comes at iteration {args.checkpoint_every})"
+    )
+    return f"{name}: {what} at iteration {it}; likely cause: {cause}. {kept}"
 
 
 def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:

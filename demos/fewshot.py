@@ -21,6 +21,7 @@ paper's values (5-way 1-shot: α = 0.4, 1 inner step, 10 at test time, meta-batc
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,17 @@ def accuracy_after_fine_tuning(
     return float(mean), float(ci)
 
 
+# The settings a run is trained with: a checkpoint records them, --resume must match them, and
+# --eval-only takes them from the checkpoint.
+TRAINING_SETTINGS = (
+    "algo", "dtype", "ways", "shots", "queries", "filters", "meta_batch", "seed", "inner_lr", "inner_steps", "meta_lr",
+    "clip_grad_norm", "classes", "eval_queries", "eval_steps", "val_episodes",
+)  # fmt: skip
+MODEL_SETTINGS = ("algo", "dtype", "ways", "shots", "filters", "inner_lr", "inner_steps")  # what --eval-only adopts
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = common.ArgumentParser(
         prog="python -m demos.fewshot",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -105,12 +115,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=500)
     parser.add_argument("--inner-lr", type=float, default=0.4, help="inner SGD step size α")
     parser.add_argument("--inner-steps", type=int, default=1)
-    parser.add_argument("--eval-steps", type=int, default=10, help="fine-tuning steps at test time")
+    parser.add_argument("--eval-steps", type=int, default=10, help="fine-tuning steps at test time (0: none)")
     parser.add_argument("--meta-lr", type=float, default=1e-3)
     parser.add_argument("--eval-episodes", type=int, default=600)
     parser.add_argument("--val-episodes", type=int, default=40, help="episodes per validation point")
     parser.add_argument("--classes", type=int, nargs=3, default=[1000, 100, 300], metavar=("TRAIN", "VAL", "TEST"))
-    parser.add_argument("--paper", action="store_true", help="the paper's filters, meta-batch, iterations")
+    parser.add_argument(
+        "--paper", action="store_true", help="the paper's filters, meta-batch, iterations (flags given win)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
@@ -118,25 +130,52 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clip-grad-norm", type=float, default=None, help="clip meta-gradients to this norm")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--eval-only", type=Path, metavar="CHECKPOINT")
+    parser.add_argument(
+        "--eval-only", type=Path, metavar="CHECKPOINT", help="evaluate a checkpoint with its own settings"
+    )
     parser.add_argument("--no-progress", action="store_true")
+    if parser.parse_args(argv).paper:  # the paper's values become the defaults: flags given explicitly still win
+        parser.set_defaults(**PAPER)
     args = parser.parse_args(argv)
-    if args.paper:
-        for key, value in PAPER.items():
-            setattr(args, key, value)
-    for name in ("ways", "shots", "queries", "eval_queries", "filters", "meta_batch", "iterations", "inner_steps",
-                 "eval_steps", "eval_episodes", "checkpoint_every"):  # fmt: skip
-        if getattr(args, name) < 1:
-            raise common.DemoError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.ways < 2:
-        raise common.DemoError(f"--ways must be at least 2, got {args.ways}")
+    if args.eval_only is not None:
+        adopt_checkpoint_settings(args)
+    common.check_at_least(args, 1, "shots", "queries", "eval_queries", "filters", "meta_batch", "iterations",
+                          "inner_steps", "eval_episodes", "val_episodes", "checkpoint_every")  # fmt: skip
+    common.check_at_least(args, 2, "ways")
+    common.check_at_least(args, 0, "eval_steps", "seed")
+    common.check_positive(args, "inner_lr", "meta_lr", "clip_grad_norm")
+    for split, count in zip(("train", "validation", "test"), args.classes):
+        if count < args.ways:
+            raise common.DemoError(f"--classes: the {split} split has {count} classes, fewer than --ways {args.ways}")
+    if args.omniglot is None and args.shots + max(args.queries, args.eval_queries) > characters.EXAMPLES:
+        raise common.DemoError(
+            f"K = {args.shots} support + {max(args.queries, args.eval_queries)} query examples per class, but "
+            f"generated classes have only {characters.EXAMPLES} examples per class; lower --shots or --(eval-)queries"
+        )
+    if args.omniglot is not None and not args.omniglot.is_dir():
+        raise common.DemoError(f"--omniglot {args.omniglot} is not a folder")
+    common.check_out_folder(args.out)
     return args
+
+
+def adopt_checkpoint_settings(args: argparse.Namespace) -> None:
+    """--eval-only evaluates a checkpoint as it was trained: its algorithm, inner step size and steps,
+    N-way K-shot, filters and dtype (as the sinusoid demo does)."""
+    info = common.load_checkpoint(args.eval_only)[1]
+    if info.get("algo") not in ALGORITHMS:
+        raise common.DemoError(f"{args.eval_only} is not a few-shot checkpoint (algorithm {info.get('algo')!r})")
+    adopted = {key: info[key] for key in MODEL_SETTINGS if key in info}
+    for key, value in adopted.items():
+        setattr(args, key, value)
+    print(
+        f"{args.eval_only}: evaluating with its training settings " + ", ".join(f"{k}={v}" for k, v in adopted.items())
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     common.use_device(args.device)
-    if not args.paper and args.omniglot is None:
+    if not args.paper and args.omniglot is None and args.eval_only is None:
         print(
             f"CPU defaults: {args.filters} filters, meta-batch {args.meta_batch}, {args.iterations} iterations "
             "(the paper: 64, 32, 40,000; --paper sets them)"
@@ -149,17 +188,23 @@ def main(argv: list[str] | None = None) -> int:
     algorithm = make_algorithm(args.algo, model, args)
     out, name = args.out, f"{args.algo}_{args.ways}way{args.shots}shot"
     path = out / "checkpoints" / f"{name}.npz"
-    curves: list[dict[str, float]] = []
 
-    untrained = None
     if args.eval_only is not None:
         theta, info = common.load_params(args.eval_only, algorithm.init(model.init(0)))
         done = int(info.get("iteration", 0))
+        history = info.get("history") or earlier_record(out / "results" / f"{name}.json", done)
     else:
-        untrained = accuracy_after_fine_tuning(
-            algorithm, model, algorithm.init(model.init(args.seed)), data["test"], args, args.eval_episodes, 12345
-        )
-        print(f"before meta-training: test accuracy {100 * untrained[0]:.1f} ± {100 * untrained[1]:.1f}%")
+        info = {key: getattr(args, key) for key in TRAINING_SETTINGS}
+        info["data"] = str(args.omniglot or "generated")
+        history = common.saved_history(path) if args.resume and path.is_file() else {}
+        if history.get("untrained_test_accuracy") is None:
+            untrained = accuracy_after_fine_tuning(
+                algorithm, model, algorithm.init(model.init(args.seed)), data["test"], args, args.eval_episodes, 12345
+            )
+            history["untrained_test_accuracy"], history["untrained_test_ci95"] = untrained
+        acc = history["untrained_test_accuracy"]
+        print(f"before meta-training: test accuracy {100 * acc:.1f} ± {100 * history['untrained_test_ci95']:.1f}%")
+        curves = history.setdefault("curves", [])
 
         def step(theta: nn.Params, rng: np.random.Generator) -> tuple[float, nn.Params]:
             xs, ys, xq, yq = data["train"].episodes(rng, args.meta_batch, args.ways, args.shots, args.queries)
@@ -172,18 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             curves.append(dict(iteration=iteration, meta_loss=running, val_accuracy=acc, val_ci95=ci))
             return f"val acc {acc:.3f}"
 
-        info = dict(
-            algo=args.algo,
-            dtype=args.dtype,
-            ways=args.ways,
-            shots=args.shots,
-            filters=args.filters,
-            seed=args.seed,
-            inner_lr=args.inner_lr,
-            meta_lr=args.meta_lr,
-            data=str(args.omniglot or "generated"),
-        )
-        theta, done = common.meta_train(name, step, algorithm.init(model.init(args.seed)), path, info, args, validate)
+        init = algorithm.init(model.init(args.seed))
+        theta, done = common.meta_train(name, step, init, path, info, args, validate, history)
 
     acc, ci = accuracy_after_fine_tuning(algorithm, model, theta, data["test"], args, args.eval_episodes, seed=12345)
     chance = 1 / args.ways
@@ -192,15 +227,30 @@ def main(argv: list[str] | None = None) -> int:
         f"test accuracy {100 * acc:.1f} ± {100 * ci:.1f}% over {args.eval_episodes} episodes "
         f"({args.eval_steps} fine-tuning steps; chance {100 * chance:.0f}%)"
     )
+    curves = history.get("curves", [])
     result = dict(
         algo=args.algo, ways=args.ways, shots=args.shots, iterations=done, filters=args.filters,
-        meta_batch=args.meta_batch, data=str(args.omniglot or "generated"), test_accuracy=acc, test_ci95=ci,
-        untrained_test_accuracy=None if untrained is None else untrained[0], episodes=args.eval_episodes,
-        eval_steps=args.eval_steps, curves=curves,
+        meta_batch=info.get("meta_batch", args.meta_batch), data=str(args.omniglot or "generated"),
+        test_accuracy=acc, test_ci95=ci, untrained_test_accuracy=history.get("untrained_test_accuracy"),
+        episodes=args.eval_episodes, eval_steps=args.eval_steps, curves=curves,
     )  # fmt: skip
     common.write_json(out / "results" / f"{name}.json", result)
     plot_curves(out / f"{name}_curves.png", curves, args)
     return 0
+
+
+def earlier_record(path: Path, iterations: int) -> dict:
+    """For a checkpoint written before checkpoints carried their history: the training record of the
+    results file already in --out, if it describes a run of the same length (else nothing)."""
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if record.get("iterations") != iterations:
+        return {}
+    return {"curves": record.get("curves") or [], "untrained_test_accuracy": record.get("untrained_test_accuracy")}
 
 
 def plot_curves(path: Path, curves: list[dict[str, float]], args: argparse.Namespace) -> None:

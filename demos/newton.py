@@ -130,8 +130,10 @@ def save_plot(runs: dict[str, dict], out: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = common.ArgumentParser(
+        prog="python -m demos.newton",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--dim", type=int, default=2, help="number of variables (>= 2)")
     parser.add_argument("--tol", type=float, default=1e-10, help="stop when |grad| <= tol")
@@ -141,9 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="do not print every Newton iterate")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     args = parser.parse_args(argv)
+    common.check_at_least(args, 2, "dim")
+    common.check_at_least(args, 1, "max_iter", "gd_max_iter")
+    common.check_positive(args, "tol")
+    if args.out is not None:
+        common.check_out_folder(args.out)
     common.use_device(args.device)
-    if args.dim < 2:
-        parser.error(f"--dim must be at least 2, got {args.dim}")
 
     x0 = np.tile([-1.2, 1.0], args.dim // 2 + 1)[: args.dim]
     shown = f"{x0[:4]}{'...' if args.dim > 4 else ''}"

@@ -107,21 +107,28 @@ def train(algo: str, args: argparse.Namespace, out: Path) -> tuple[nn.Params, An
             return pretrained_grad(model, theta, batch)
         return algorithm.meta_grad(theta, *batch)
 
-    info = dict(algo=algo, dtype=args.dtype, seed=args.seed, inner_lr=args.inner_lr, meta_lr=args.meta_lr, k=args.k)
-    if args.clip_grad_norm:
-        info["clip_grad_norm"] = args.clip_grad_norm
+    info = dict(
+        algo=algo, dtype=args.dtype, seed=args.seed, inner_lr=args.inner_lr, meta_lr=args.meta_lr, k=args.k,
+        meta_batch=args.meta_batch, clip_grad_norm=args.clip_grad_norm,
+    )  # fmt: skip
     theta, done = common.meta_train(
         algo, step, algorithm.init(model.init(args.seed)), out / "checkpoints" / f"{algo}.npz", info, args
     )
     return theta, algorithm, model, done
 
 
-def load_for_eval(path: Path, args: argparse.Namespace) -> tuple[str, nn.Params, Any, nn.MLP, int]:
-    """A checkpoint's algorithm, meta-parameters, model and iteration count (its own settings)."""
+def checkpoint_algorithm(path: Path) -> tuple[str, dict[str, Any]]:
+    """The algorithm a sinusoid checkpoint was trained with, and its recorded settings."""
     info = common.load_checkpoint(path)[1]
     algo = info.get("algo")
     if algo not in ALGORITHMS:
         raise common.DemoError(f"{path} is not a sinusoid checkpoint (algorithm {algo!r})")
+    return algo, info
+
+
+def load_for_eval(path: Path, args: argparse.Namespace) -> tuple[str, nn.Params, Any, nn.MLP, int]:
+    """A checkpoint's algorithm, meta-parameters, model and iteration count (its own settings)."""
+    algo, info = checkpoint_algorithm(path)
     model = make_model(algo, info.get("dtype", args.dtype))
     algorithm = make_algorithm(algo, model, info.get("inner_lr", args.inner_lr))
     theta, _ = common.load_params(path, algorithm.init(model.init(0)))
@@ -277,7 +284,7 @@ def figures(out: Path, data: dict[str, Any], trained: dict[str, tuple]) -> None:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = common.ArgumentParser(
         prog="python -m demos.sinusoid",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -286,12 +293,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--algo", default="maml", help=f"comma-separated, from {', '.join(ALGORITHMS)}, or 'all'")
     parser.add_argument("--no-baseline", action="store_true", help="do not also train the pretrained baseline")
     parser.add_argument("--iterations", type=int, default=10_000, help="meta-iterations per algorithm")
-    parser.add_argument("--paper", action="store_true", help=f"the paper's {PAPER_ITERATIONS:,} meta-iterations")
+    parser.add_argument(
+        "--paper", action="store_true", help=f"the paper's {PAPER_ITERATIONS:,} meta-iterations (unless --iterations)"
+    )
     parser.add_argument("--meta-batch", type=int, default=25, help="tasks per meta-iteration")
     parser.add_argument("--k", type=int, default=10, help="support (and query) points per task in training")
     parser.add_argument("--inner-lr", type=float, default=0.01, help="inner SGD step size α")
     parser.add_argument("--meta-lr", type=float, default=1e-3, help="Adam learning rate of the outer loop")
-    parser.add_argument("--eval-tasks", type=int, default=600)
+    parser.add_argument("--eval-tasks", type=int, default=600, help="held-out tasks (at least 3: Figure 2 shows three)")
     parser.add_argument("--eval-seed", type=int, default=2017, help="seed of the held-out tasks")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -304,19 +313,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--eval-only", type=Path, nargs="+", metavar="CHECKPOINT", help="evaluate checkpoints, no training"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if parser.parse_args(argv).paper:  # the paper's length becomes the default: --iterations given still wins
+        parser.set_defaults(iterations=PAPER_ITERATIONS)
     args = parser.parse_args(argv)
-    if args.paper:
-        args.iterations = PAPER_ITERATIONS
     algos = ALGORITHMS if args.algo == "all" else [a.strip() for a in args.algo.split(",") if a.strip()]
     unknown = [a for a in algos if a not in ALGORITHMS]
-    if unknown:
-        raise common.DemoError(f"unknown algorithm {unknown[0]!r}; choose from {', '.join(ALGORITHMS)} or 'all'")
+    if unknown or not algos:
+        shown = repr(unknown[0]) if unknown else "(none)"
+        raise common.DemoError(f"unknown algorithm {shown}; choose from {', '.join(ALGORITHMS)} or 'all'")
     if not args.no_baseline and "pretrained" not in algos:
         algos.append("pretrained")
-    args.algos = algos
-    for name in ("iterations", "meta_batch", "k", "eval_tasks", "checkpoint_every"):
-        if getattr(args, name) < 1:
-            raise common.DemoError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    args.algos = list(dict.fromkeys(algos))  # each once, in the order given
+    common.check_at_least(args, 1, "iterations", "meta_batch", "k", "checkpoint_every")
+    common.check_at_least(args, 3, "eval_tasks")
+    common.check_at_least(args, 0, "seed", "eval_seed")
+    common.check_positive(args, "inner_lr", "meta_lr", "clip_grad_norm")
+    common.check_out_folder(args.out)
+    for path in args.eval_only or ():
+        checkpoint_algorithm(path)  # every checkpoint readable before any work starts
     return args
 
 

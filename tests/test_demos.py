@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tinymeta as tm
 from demos import newton
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,3 +218,212 @@ def test_omniglot_with_the_wrong_layout_says_what_to_do(tmp_path):
     (tmp_path / "images_background").mkdir()
     result = run_demo("fewshot", "--omniglot", str(tmp_path), "--iterations", "1")
     assert result.returncode == 2 and "images_evaluation" in result.stderr and "expected" in result.stderr
+
+
+# ---- nothing lost, one-line errors ------------------------------------------------------------------
+
+A_FILE = Path(__file__)  # an --out that is a file
+BAD_FLAGS = [
+    ("sinusoid", ["--inner-lr", "0"], "--inner-lr must be a finite number > 0"),
+    ("sinusoid", ["--inner-lr", "nan"], "--inner-lr must be a finite number > 0, got nan"),
+    ("sinusoid", ["--meta-lr=-1e-3"], "--meta-lr must be a finite number > 0"),
+    ("sinusoid", ["--meta-lr", "inf"], "--meta-lr must be a finite number > 0"),
+    ("sinusoid", ["--clip-grad-norm", "-1"], "--clip-grad-norm must be a finite number > 0"),
+    ("sinusoid", ["--clip-grad-norm", "nan"], "--clip-grad-norm must be a finite number > 0"),
+    ("sinusoid", ["--iterations", "-5"], "--iterations must be at least 1"),
+    ("sinusoid", ["--eval-tasks", "2"], "--eval-tasks must be at least 3"),
+    ("sinusoid", ["--seed", "-1"], "--seed must be at least 0"),
+    ("sinusoid", ["--eval-seed", "-2"], "--eval-seed must be at least 0"),
+    ("sinusoid", ["--k", "0"], "--k must be at least 1"),
+    ("sinusoid", ["--algo", ","], "unknown algorithm"),
+    ("sinusoid", ["--out", str(A_FILE)], "is a file"),
+    ("sinusoid", ["--out", str(A_FILE / "sub")], "which is a file"),
+    ("sinusoid", ["--iterations", "ten"], "argument --iterations: invalid int value: 'ten'"),
+    ("sinusoid", ["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ("sinusoid", ["--eval-only", "no/such/checkpoint.npz"], "does not exist"),
+    ("sinusoid", ["--eval-only", str(A_FILE)], "not a tinymeta demo checkpoint"),
+    ("fewshot", ["--val-episodes", "0"], "--val-episodes must be at least 1"),
+    ("fewshot", ["--inner-lr", "nan"], "--inner-lr must be a finite number > 0"),
+    ("fewshot", ["--meta-lr", "0"], "--meta-lr must be a finite number > 0"),
+    ("fewshot", ["--clip-grad-norm", "0"], "--clip-grad-norm must be a finite number > 0"),
+    ("fewshot", ["--ways", "1"], "--ways must be at least 2"),
+    ("fewshot", ["--eval-steps", "-1"], "--eval-steps must be at least 0"),
+    ("fewshot", ["--iterations", "0"], "--iterations must be at least 1"),
+    ("fewshot", ["--classes", "10", "3", "10"], "the validation split has 3 classes, fewer than --ways 5"),
+    ("fewshot", ["--shots", "18"], "only 20 examples per class"),
+    ("fewshot", ["--omniglot", "no/such/folder"], "is not a folder"),
+    ("fewshot", ["--out", str(A_FILE)], "is a file"),
+    ("fewshot", ["--eval-only", "no/such/checkpoint.npz"], "does not exist"),
+    ("fewshot", ["--dtype", "float16"], "invalid choice: 'float16'"),
+    ("newton", ["--dim", "1"], "--dim must be at least 2"),
+    ("newton", ["--tol", "0"], "--tol must be a finite number > 0"),
+    ("newton", ["--tol", "nan"], "--tol must be a finite number > 0"),
+    ("newton", ["--max-iter", "0"], "--max-iter must be at least 1"),
+    ("newton", ["--out", str(A_FILE)], "is a file"),
+]
+
+
+@pytest.mark.parametrize("demo, args, message", BAD_FLAGS, ids=[" ".join([d, *a]) for d, a, _ in BAD_FLAGS])
+def test_every_bad_flag_is_refused_in_one_line_before_any_work(demo, args, message, capsys):
+    import importlib
+
+    from demos import common
+
+    module = importlib.import_module(f"demos.{demo}")
+    assert common.run(module.main, args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "", f"work started before the error: {captured.out!r}"
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: ") and message in captured.err, (
+        captured.err
+    )
+
+
+def test_argparse_errors_are_one_line_from_the_command_line():
+    result = run_demo("fewshot", "--ways", "five")
+    assert result.returncode == 2 and result.stderr == "error: argument --ways: invalid int value: 'five'\n"
+
+
+FEWSHOT_SMALL = ["--classes", "12", "5", "6", "--filters", "4", "--meta-batch", "2", "--eval-episodes", "4",
+                 "--val-episodes", "2", "--eval-steps", "2"]  # fmt: skip
+
+
+def test_fewshot_eval_only_keeps_the_training_record_and_uses_the_checkpoints_settings(tmp_path):
+    # Trained with first-order MAML, α = 0.3 and 2 inner steps; evaluated with no flags but --eval-only.
+    trained = run_demo("fewshot", *FEWSHOT_SMALL, "--algo", "fomaml", "--inner-lr", "0.3", "--inner-steps", "2",
+                       "--iterations", "4", "--checkpoint-every", "2", "--out", str(tmp_path))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    record_path = tmp_path / "results" / "fomaml_5way1shot.json"
+    before = json.loads(record_path.read_text())
+    assert len(before["curves"]) == 2 and before["untrained_test_accuracy"] is not None
+    checkpoint = tmp_path / "checkpoints" / "fomaml_5way1shot.npz"
+    again = run_demo("fewshot", *FEWSHOT_SMALL, "--eval-only", str(checkpoint), "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert "algo=fomaml" in again.stdout and "inner_lr=0.3" in again.stdout and "inner_steps=2" in again.stdout
+    after = json.loads(record_path.read_text())
+    assert after == before  # the same settings and parameters: the same test accuracy, nothing lost
+
+
+def test_fewshot_resume_keeps_the_whole_validation_curve(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    common = [*FEWSHOT_SMALL, "--checkpoint-every", "2"]
+    assert run_demo("fewshot", *common, "--iterations", "6", "--out", str(straight)).returncode == 0
+    assert run_demo("fewshot", *common, "--iterations", "4", "--out", str(resumed)).returncode == 0
+    finished = run_demo("fewshot", *common, "--iterations", "6", "--resume", "--out", str(resumed))
+    assert finished.returncode == 0, finished.stderr
+    a = json.loads((straight / "results" / "maml_5way1shot.json").read_text())
+    b = json.loads((resumed / "results" / "maml_5way1shot.json").read_text())
+    assert [c["iteration"] for c in b["curves"]] == [2, 4, 6]
+    assert a == b  # the curve, the running loss in it, the accuracies: exactly as if it never stopped
+
+
+def test_resume_with_other_settings_names_every_difference(tmp_path):
+    assert run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--iterations", "2", "--eval-tasks", "3",
+                    "--out", str(tmp_path)).returncode == 0  # fmt: skip
+    clash = run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--iterations", "4", "--resume", "--meta-lr",
+                     "0.01", "--k", "5", "--meta-batch", "3", "--out", str(tmp_path))  # fmt: skip
+    assert clash.returncode == 2 and clash.stderr.count("\n") == 1
+    for difference in ("meta_lr=0.001 (this run: 0.01)", "k=10 (this run: 5)", "meta_batch=25 (this run: 3)"):
+        assert difference in clash.stderr
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda arrays, info: arrays.pop("adam_m/layers.0.weight"), "no adam_m/layers.0.weight"),
+        (lambda arrays, info: info.pop("rng"), "no rng"),
+        (lambda arrays, info: info.update(rng={"bit_generator": "nonsense"}), "random state is malformed"),
+        (lambda arrays, info: info.update(iteration="many"), "malformed"),
+        (lambda arrays, info: arrays.update({"adam_v/layers.1.bias": np.zeros(3)}), "adam_v/layers.1.bias has shape"),
+        (lambda arrays, info: arrays.pop("param/layers.2.bias"), "no parameter 'layers.2.bias'"),
+    ],
+)
+def test_a_damaged_checkpoint_is_a_one_line_error(tmp_path, damage, message):
+    from demos import common
+
+    assert run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--iterations", "2", "--eval-tasks", "3",
+                    "--out", str(tmp_path)).returncode == 0  # fmt: skip
+    path = tmp_path / "checkpoints" / "maml.npz"
+    arrays, info = common.load_checkpoint(path)
+    damage(arrays, info)
+    common.save_checkpoint(path, arrays, info)
+    result = run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--iterations", "4", "--resume",
+                      "--out", str(tmp_path))  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+class _Args:
+    def __init__(self, **settings):
+        defaults = dict(meta_lr=1e-3, inner_lr=0.01, seed=0, resume=False, iterations=50, checkpoint_every=4,
+                        no_progress=True, clip_grad_norm=None)  # fmt: skip
+        self.__dict__.update(defaults, **settings)
+
+
+def _fake_training(tmp_path, step, **settings):
+    from demos import common
+
+    theta = {"w": tm.tensor(np.ones(2), requires_grad=True)}
+    return common.meta_train("fake", step, theta, tmp_path / "fake.npz", {}, _Args(**settings))
+
+
+def test_a_divergence_names_its_likely_cause_and_only_a_checkpoint_that_exists(tmp_path):
+    from demos.common import DemoError
+
+    def overflow_at(k, growing=False):
+        def step(theta, rng):
+            it = int(rng.integers(1 << 30)) and step.calls
+            step.calls += 1
+            scale = 10.0 ** (step.calls - 20) if growing and step.calls > 20 else 1.0
+            return (float("nan") if it >= k else 1.0), {"w": tm.tensor(np.full(2, scale))}
+
+        step.calls = 0
+        return step
+
+    with pytest.raises(DemoError) as early:
+        _fake_training(tmp_path / "a", overflow_at(2))
+    assert "at iteration 2" in str(early.value) and "no checkpoint was written yet" in str(early.value)
+    assert "--inner-lr (now 0.01)" in str(early.value) and not (tmp_path / "a" / "fake.npz").exists()
+    with pytest.raises(DemoError) as later:
+        _fake_training(tmp_path / "b", overflow_at(30, growing=True))
+    message = str(later.value)
+    assert "iteration 30" in message and "the outer loop is unstable" in message and "--meta-lr (now 0.001)" in message
+    assert f"{tmp_path / 'b' / 'fake.npz'} (iteration 28), is intact" in message
+
+
+def test_ctrl_c_in_training_says_which_checkpoint_to_resume_from(tmp_path):
+    from demos.common import Interrupted
+
+    def interrupted_at(k):
+        def step(theta, rng):
+            step.calls += 1
+            if step.calls > k:
+                raise KeyboardInterrupt
+            return 1.0, {"w": tm.tensor(np.ones(2))}
+
+        step.calls = 0
+        return step
+
+    with pytest.raises(Interrupted, match=r"stopped at iteration 2, before its first checkpoint.*nothing to resume"):
+        _fake_training(tmp_path / "a", interrupted_at(2))
+    with pytest.raises(Interrupted, match=r"stopped at iteration 9; .*fake.npz holds iteration 8: .*--resume"):
+        _fake_training(tmp_path / "b", interrupted_at(9))
+
+
+def test_ctrl_c_on_a_running_demo_exits_130_without_a_traceback_and_resume_goes_on(tmp_path):
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "demos.sinusoid", "--algo", "fomaml", "--no-baseline", "--iterations", "100000",
+               "--checkpoint-every", "20", "--eval-tasks", "3", "--no-progress", "--out", str(tmp_path)]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = tmp_path / "checkpoints" / "fomaml.npz"
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.count("\n") == 1
+    assert stderr.startswith("interrupted: fomaml stopped at iteration") and "--resume" in stderr
+    resumed = run_demo("sinusoid", "--algo", "fomaml", "--no-baseline", "--iterations", "40", "--checkpoint-every",
+                       "20", "--eval-tasks", "3", "--resume", "--out", str(tmp_path))  # fmt: skip
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
