@@ -43,10 +43,9 @@ class Edge:
 
     ``derivatives[k]`` is the order-(k+1) derivative in the scheme of ``test_ops.py``: the gradient
     (one array per input) of the sum of every element of the order-k result (order 0: fn's output),
-    so for one scalar input it is the first, second and third derivative. ``None`` for an order means
-    only "finite, without a warning": the math has no value there and PyTorch gives NaN. The values
-    are the math's; they equal PyTorch 2.13's wherever PyTorch's are finite, except where a comment
-    says otherwise.
+    so for one scalar input it is the first, second and third derivative; NaN where the derivative
+    does not exist. The values are the math's; they equal PyTorch 2.13's wherever PyTorch's are
+    finite, except where a comment says otherwise.
     """
 
     note: str
@@ -444,19 +443,26 @@ POWER_EDGES = [
     Edge("x ** 2 at 0", lambda x: x**2, [np.array(0.0)], 0.0, [0.0, 2.0, 0.0]),
     Edge("x ** 3 at 0", lambda x: x**3, [np.array(0.0)], 0.0, [0.0, 0.0, 6.0]),
     Edge(
-        "0 ** y at y = 0, 2: d/dy = 0 (0^y is constant for y > 0)",
+        "0 ** y at y = 0, 2: d/dy = 0 (0^y is constant for y > 0); at y = 0 no second derivative (0^y jumps)",
         lambda y: 0.0**y,
         [np.array([0.0, 2.0])],
         np.array([1.0, 0.0]),
-        [np.zeros(2), np.zeros(2)],
-    ),  # fmt: skip
+        [np.zeros(2), np.array([np.nan, 0.0]), np.array([np.nan, 0.0])],
+    ),
     Edge(
-        "x ** x at 0: 0^0 = 1, d/dx = 0 by convention (the one-sided limit is -inf)",
+        "x ** x at 0: 0^0 = 1, d/dx = 0 by convention (the one-sided limit is -inf); no second derivative",
         lambda x: x**x,
         [np.array(0.0)],
         1.0,
-        [0.0, None, None],
-    ),  # fmt: skip
+        [0.0, np.nan, np.nan],
+    ),
+    Edge(
+        "x ** y at (0, 0) and (0, 1): the convention's first derivatives, then none (NaN, as PyTorch)",
+        lambda x, y: x**y,
+        [np.array([0.0, 0.0]), np.array([0.0, 1.0])],
+        np.array([1.0, 0.0]),
+        [[np.array([0.0, 1.0]), np.array([0.0, 0.0])], [np.full(2, np.nan), np.full(2, np.nan)]],
+    ),
     # d/dx x^x = x^x (ln x + 1), d2 = x^x ((ln x + 1)^2 + 1/x),
     # d3 = x^x ((ln x + 1)^3 + 3 (ln x + 1) / x - 1 / x^2): at x = 1, 1, 2 and 3.
     # PyTorch 2.13 gives 2 for the third: its mask at exponent 0 drops a term. JAX gives 3.
@@ -627,12 +633,19 @@ SPECS = [
         reduction(tm.max, np.max, distinct),
         edges=[
             Edge(
+                "a NaN is the maximum it produced: it takes the gradient, without a warning",
+                tm.max,
+                [np.array([1.0, np.nan, 2.0])],
+                np.nan,
+                [np.array([0.0, 1.0, 0.0])],
+            ),
+            Edge(
                 "ties share the gradient (as PyTorch's max and amax)",
                 tm.max,
                 [np.array([1.0, 3.0, 3.0])],
                 3.0,
                 [np.array([0.0, 0.5, 0.5]), np.zeros(3)],
-            )
+            ),
         ],
     ),  # fmt: skip
     OpSpec(

@@ -501,7 +501,7 @@ def test_copies_and_pickles_of_leaves_are_independent_and_of_graph_tensors_refus
         assert clone is not x and clone.requires_grad and clone.creator is None
         np.testing.assert_array_equal(clone.numpy(), x.numpy())
         np.testing.assert_array_equal(clone.grad.numpy(), [2.0, 4.0])
-        assert not np.shares_memory(clone.data, x.data)
+        assert not np.shares_memory(clone.data, x.data) and not np.shares_memory(clone.grad.data, x.grad.data)
         (g,) = tm.grad(tm.sum(clone * 3), clone)  # a working leaf of its own
         assert g.numpy().tolist() == [3.0, 3.0]
     params = {"w": x, "b": tm.tensor(0.5)}
@@ -530,3 +530,15 @@ def test_numpy_integers_are_accepted_wherever_an_int_is() -> None:
     for bad in (1.0, True, "2"):
         with pytest.raises(TypeError, match="kernel_size must be an integer"):
             tm.max_pool2d(tm.reshape(x, (1, 1, 2, 3)), bad)
+
+
+def test_tensor_transpose_takes_its_axes_as_ndarray_transpose_does() -> None:
+    a = np.arange(24.0).reshape(2, 3, 4)
+    t = tm.tensor(a)
+    for args in [(), (None,), ((2, 0, 1),), ([1, 2, 0],), (2, 0, 1), (-1, 0, 1)]:
+        np.testing.assert_array_equal(t.transpose(*args).numpy(), a.transpose(*args), err_msg=str(args))
+    for args in [(0,), (0, 1), ((0, 0, 1),)]:
+        with pytest.raises(ValueError):
+            a.transpose(*args)
+        with pytest.raises(ValueError):
+            t.transpose(*args)

@@ -478,3 +478,28 @@ def test_numpy_integer_settings_are_accepted():
     assert MAML(loss, inner_steps=np.int64(3)).inner_steps == 3
     assert iMAML(loss, inner_steps=np.int32(4), cg_steps=np.int64(2)).cg_steps == 2
     assert CAVIA(loss, context_dim=np.int64(2)).context_dim == 2
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_ALGORITHM))
+def test_meta_parameters_that_do_not_require_grad_get_the_same_meta_gradient(name):
+    # A θ rebuilt from saved arrays (tinymeta.tensor without requires_grad) is still differentiated.
+    _, algorithm, theta = setup(name)
+    data = regression_tasks(np.random.default_rng(2), 3, 4)
+    loss, grads = algorithm.meta_grad(theta, *data)
+    plain = {n: tm.tensor(p.numpy()) for n, p in theta.items()}
+    loss_plain, grads_plain = algorithm.meta_grad(plain, *data)
+    assert loss_plain == loss
+    for n in grads:
+        np.testing.assert_array_equal(grads_plain[n].numpy(), grads[n].numpy(), err_msg=n)
+
+
+def test_inputs_and_targets_with_different_numbers_of_examples_are_named():
+    _, algorithm, theta = setup("maml")
+    xs, ys, xq, yq = regression_tasks(np.random.default_rng(0), 3, 4)
+    with pytest.raises(ValueError, match=r"x_support has 4 examples per task .* but y_support has 3"):
+        algorithm.meta_grad(theta, xs, ys[:, :3], xq, yq)
+    with pytest.raises(ValueError, match=r"x_query has 4 examples per task .* but y_query has 2"):
+        algorithm.meta_grad(theta, xs, ys, xq, yq[:, :2])
+    with pytest.raises(ValueError, match=r"head must be a non-empty list"):
+        ANIL(mlp_loss(nn.MLP([1, 2, 1])), head=np.array(["layers.1.weight", "layers.1.bias"]).reshape(1, 2))
+    assert ANIL(mlp_loss(nn.MLP([1, 2, 1])), head=np.array(["layers.1.weight"])).adapt_only == ["layers.1.weight"]

@@ -206,3 +206,31 @@ def test_models_check_their_settings():
     with pytest.raises(ValueError, match="n_way"):
         nn.Conv4(n_way=0)
     assert nn.Linear(np.int64(2), np.int32(3)).shapes["weight"] == (2, 3)
+
+
+def test_cross_entropy_of_masked_classes_and_accuracy_of_no_examples():
+    # A masked class (logit -inf) that is not the label costs nothing: not -inf * 0 = NaN.
+    logits = np.array([[-np.inf, 0.0, 1.0], [0.5, -np.inf, 2.0]])
+    labels = np.array([1, 2])
+    finite = np.where(np.isinf(logits), -1e300, logits)  # the same losses, computed without infinities
+    log_p = (
+        finite
+        - np.log(np.exp(finite - finite.max(-1, keepdims=True)).sum(-1, keepdims=True))
+        - finite.max(-1, keepdims=True)
+    )
+    t = tm.tensor(logits, requires_grad=True)
+    loss = nn.cross_entropy(t, labels)
+    np.testing.assert_allclose(loss.item(), -log_p[[0, 1], labels].mean(), rtol=1e-14)
+    (g,) = tm.grad(loss, t)
+    assert np.isfinite(g.numpy()).all() and g.numpy()[0, 0] == 0.0
+    assert np.isnan(nn.accuracy(tm.tensor(np.zeros((2, 0, 3))), np.zeros((2, 0), dtype=int)).numpy()).all()
+
+
+def test_optimisers_and_clipping_refuse_complex_gradients():
+    params = {"w": tm.tensor([1.0], requires_grad=True)}
+    complex_grads = {"w": tm.tensor([1.0 + 1j])}
+    for optimiser in (nn.SGD(lr=0.1), nn.Adam()):
+        with pytest.raises(TypeError, match="real"):
+            optimiser.step(params, complex_grads, optimiser.init(params))
+    with pytest.raises(TypeError, match="real"):
+        nn.clip_grad_norm(complex_grads, 1.0)

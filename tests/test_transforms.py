@@ -342,7 +342,9 @@ def test_several_outputs_give_one_result_per_output() -> None:
 
 
 @pytest.mark.parametrize(
-    "returned", [1.5, np.ones(2), [np.ones(2)], None], ids=["a float", "an ndarray", "a list of arrays", "None"]
+    "returned",
+    [1.5, np.ones(2), [np.ones(2)], None, tm.tensor(1j)],
+    ids=["a float", "an ndarray", "a list of arrays", "None", "a complex tensor"],
 )
 @pytest.mark.parametrize("name", ["vjp", "jvp", "hvp", "jacobian", "hessian"])
 def test_a_function_that_returns_no_tensor_is_a_type_error(name, returned) -> None:
@@ -354,7 +356,7 @@ def test_a_function_that_returns_no_tensor_is_a_type_error(name, returned) -> No
         "jacobian": lambda f: tm.jacobian(f, x),
         "hessian": lambda f: tm.hessian(f, x),
     }[name]
-    with pytest.raises(TypeError, match="return"):
+    with pytest.raises(TypeError, match="return|complex"):
         call(lambda z: returned)
 
 
@@ -396,3 +398,26 @@ def test_transforms_under_no_grad_give_the_same_numbers_as_constants(name) -> No
     assert not inside.requires_grad and inside.creator is None
     np.testing.assert_allclose(inside.numpy(), outside.numpy(), **EXACT)
     assert np.abs(inside.numpy()).sum() > 0
+
+
+def test_vjp_takes_its_primals_as_arguments_and_remembers_no_grad() -> None:
+    a, b = tm.tensor([1.0, 2.0]), tm.tensor([3.0, 4.0])
+    with pytest.raises(TypeError, match=r"vjp\(f, a, b\)"):
+        tm.vjp(lambda x, y: x * y, (a, b))
+    w = tm.tensor([0.5, -1.0], requires_grad=True)  # a closure that requires grad
+    with tm.no_grad():
+        y, vjp_fn = tm.vjp(lambda x: x * w, a)
+    (g,) = vjp_fn(np.ones(2))  # called outside no_grad: still the constants no_grad asked for
+    assert not y.requires_grad and not g.requires_grad
+    np.testing.assert_array_equal(g.numpy(), w.numpy())
+    value, _ = tm.vjp(lambda x: x, a)
+    assert not np.shares_memory(value.data, a.data)  # never the caller's array
+
+
+def test_the_hessian_of_a_one_element_output_has_its_axis_as_jaxs() -> None:
+    x = tm.tensor([0.5, -1.0])
+    h = tm.hessian(lambda z: tm.reshape(tm.sum(z**3), (1,)), x)
+    assert h.shape == (1, 2, 2)
+    np.testing.assert_allclose(h.numpy()[0], np.diag(6 * x.numpy()), **EXACT)
+    (hab,) = tm.hessian(lambda a, b: tm.reshape(tm.sum(a * b), (1,)), (x, x))[0][1:]
+    assert hab.shape == (1, 2, 2)

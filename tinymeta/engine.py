@@ -170,7 +170,7 @@ class Tensor:
 
     def __copy__(self) -> Tensor:
         data, requires_grad, grad = self.__reduce_ex__(2)[1]
-        return _restore_leaf(data.copy(), requires_grad, grad)
+        return _restore_leaf(data.copy(), requires_grad, None if grad is None else _wrap(grad.data.copy()))
 
     def __repr__(self) -> str:
         body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -301,7 +301,11 @@ class Tensor:
         return reshape(self, shape[0] if len(shape) == 1 else shape)
 
     def transpose(self, *axes: Any) -> Tensor:
-        return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
+        """As ``ndarray.transpose``: no axes (or None) reverses them; else one permutation, given as
+        a sequence or as separate integers."""
+        if not axes or axes == (None,):
+            return transpose(self)
+        return transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes)
 
     def astype(self, dtype: Any, copy: bool = True) -> Tensor:
         return astype(self, dtype, copy)
@@ -639,25 +643,17 @@ def depends_on_leaves_other_than(tensors: Sequence[Tensor], inside: set[int]) ->
     function closes over), not merely on the transform's own internal leaves.
     """
     seen: set[Function] = set()
-    todo: list[Function] = []
-    for t in tensors:
+    todo = list(tensors)
+    while todo:
+        t = todo.pop()
         if t.requires_grad:
-            if t.creator is None:
+            c = t.creator
+            if c is None:
                 if id(t) not in inside:
                     return True
-            elif t.creator not in seen:
-                seen.add(t.creator)
-                todo.append(t.creator)
-    while todo:
-        for x in todo.pop().inputs:
-            if x.requires_grad:
-                c = x.creator
-                if c is None:
-                    if id(x) not in inside:
-                        return True
-                elif c not in seen:
-                    seen.add(c)
-                    todo.append(c)
+            elif c not in seen:
+                seen.add(c)
+                todo.extend(c.inputs)
     return False
 
 

@@ -67,9 +67,9 @@ def _variables(primals: Sequence[TensorLike]) -> tuple[tuple[Tensor, ...], set[i
         if t.dtype.kind != "f":
             raise TypeError(f"primals[{i}] must be floating point, got dtype {t.dtype}")
         if t.requires_grad and is_grad_enabled():
-            z = ops.astype(t, t.dtype)
+            z = ops.astype(t, t.dtype)  # a copy whose gradient flows back to t
         else:
-            z = _leaf(t.data)
+            z = _leaf(t.data.copy())  # a copy: f's results never share the caller's array
             inside.add(id(z))
         variables.append(z)
     return tuple(variables), inside
@@ -85,15 +85,20 @@ def _call(
     if isinstance(out, Tensor):
         if scalar and out.size != 1:
             raise ValueError(f"{scalar} needs a scalar function, but f returned shape {out.shape}")
-        return (out,), True
-    if scalar:
+        outs, single = (out,), True
+    elif scalar:
         raise TypeError(f"{scalar} needs f to return one scalar Tensor, got {_describe(out)}")
-    if not isinstance(out, (tuple, list)) or not out or not all(isinstance(o, Tensor) for o in out):
+    elif not isinstance(out, (tuple, list)) or not out or not all(isinstance(o, Tensor) for o in out):
         raise TypeError(
             f"f must return a Tensor or a tuple of Tensors, got {_describe(out)}; build its result from tinymeta "
             "ops on its arguments (not .item(), float() or NumPy)"
         )
-    return tuple(out), False
+    else:
+        outs, single = tuple(out), False
+    for o in outs:
+        if o.dtype.kind == "c":
+            raise TypeError(f"f returned a complex tensor ({o.dtype}): tinymeta differentiates real functions only")
+    return outs, single
 
 
 def _describe(value: Any) -> str:
@@ -127,6 +132,10 @@ def vjp(f: Callable[..., Any], *primals: TensorLike) -> tuple[Any, Callable[[Any
     """
     if not primals:
         raise ValueError("vjp needs at least one primal: vjp(f, x) or vjp(f, x, y, ...)")
+    for p in primals:
+        if isinstance(p, tuple) and any(isinstance(q, Tensor) or hasattr(q, "shape") for q in p):
+            raise TypeError("vjp takes the primals as separate arguments, vjp(f, a, b), not a tuple vjp(f, (a, b))")
+    recording = is_grad_enabled()  # a vjp_fn made under no_grad returns constants wherever it is called
     variables, inside = _variables(primals)
     outs, single = _call(f, variables)
 
@@ -138,7 +147,7 @@ def vjp(f: Callable[..., Any], *primals: TensorLike) -> tuple[Any, Callable[[Any
         else:
             cotangents = tuple(cotangent)
         seeds = _seed_gradients(outs, cotangents, what="cotangent", of="f's output" if single else "f's outputs")
-        record = is_grad_enabled() and depends_on_leaves_other_than([*outs, *seeds], inside)
+        record = recording and is_grad_enabled() and depends_on_leaves_other_than([*outs, *seeds], inside)
         pairs = [(o, s) for o, s in zip(outs, seeds) if o.requires_grad]
         grads: Sequence[Tensor | None] = [None] * len(variables)
         if pairs:
@@ -147,7 +156,7 @@ def vjp(f: Callable[..., Any], *primals: TensorLike) -> tuple[Any, Callable[[Any
             )
         return _zeros_for_none(grads, variables)
 
-    keep = is_grad_enabled() and depends_on_leaves_other_than(outs, inside)
+    keep = recording and depends_on_leaves_other_than(outs, inside)
     values = outs if keep else tuple(o.detach() for o in outs)
     return (values[0] if single else values), vjp_fn
 
@@ -261,12 +270,21 @@ def hessian(f: Callable[..., Tensor], x: Any) -> Any:
            [ 0., 12.]])
     """
     _, several = _as_primals(x)
+    output_shape: list[tuple[int, ...]] = []
 
     def gradient(*variables: Tensor) -> Any:
         (y,), _ = _call(f, variables, scalar="hessian")
+        output_shape.append(y.shape)
         gradients: Sequence[Tensor | None] = [None] * len(variables)
         if y.requires_grad:
             gradients = grad(y, variables, create_graph=True, allow_unused=True)
         return _result(_zeros_for_none(gradients, variables), several)
 
-    return jacobian(gradient, x)
+    blocks = jacobian(gradient, x)
+    if not output_shape[0]:
+        return blocks
+    # a one-element output of shape (1,): its Hessian is (1,) + x.shape + x.shape, as JAX's
+    lead = output_shape[0]
+    if not several:
+        return ops.reshape(blocks, lead + blocks.shape)
+    return tuple(tuple(ops.reshape(b, lead + b.shape) for b in row) for row in blocks)

@@ -31,13 +31,14 @@ class ANIL(MAML):
         first_order: bool = False,
         batched: bool = True,
     ) -> None:
-        if isinstance(head, str) or not head:
-            raise ValueError(f"head must be a non-empty list of parameter names, got {head!r}")
+        names = [] if isinstance(head, (str, bytes)) or not hasattr(head, "__iter__") else list(head)
+        if not names or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"head must be a non-empty list of parameter names (e.g. model.head_names), got {head!r}")
         super().__init__(
             loss_fn,
             inner_lr=inner_lr,
             inner_steps=inner_steps,
             first_order=first_order,
-            adapt_only=list(head),
+            adapt_only=names,
             batched=batched,
         )

@@ -72,8 +72,9 @@ def inner_steps(
     detached = mode == "detached" or not is_grad_enabled()
     phi = dict(params)
     for s in range(steps):
-        if detached:
-            phi = {n: _leaf(p.data) if n in adapt else p for n, p in phi.items()}
+        # A fresh leaf where nothing is recorded (or where φ_s is a constant, as a θ that does not require
+        # grad): the support loss must be differentiable in the adapted parameters.
+        phi = {n: _leaf(p.data) if n in adapt and (detached or not p.requires_grad) else p for n, p in phi.items()}
         with grad_mode(True):
             losses = task_losses(loss_fn, phi, x, y, loss_shape)
             total = ops.sum(losses) if losses.ndim else losses
@@ -119,7 +120,8 @@ def final(trajectory: Iterator[Params]) -> Params:
 
 def check_tasks(*arrays: TensorLike, names: Sequence[str]) -> int:
     """The number of tasks T: the leading axis every array must share, with at least one task and
-    one example (K >= 1 on axis 1) in each. Raises ValueError otherwise, naming the array and axis."""
+    one example (K >= 1 on axis 1) in each, and as many examples in each input as in the targets
+    that follow it (arrays come in pairs x, y). Raises ValueError otherwise, naming array and axis."""
     shapes = [tuple(a.shape) if hasattr(a, "shape") else numpy.shape(a) for a in arrays]
     for name, shape in zip(names, shapes):
         if len(shape) < 2:
@@ -131,6 +133,12 @@ def check_tasks(*arrays: TensorLike, names: Sequence[str]) -> int:
     if len({shape[0] for shape in shapes}) != 1:
         listed = ", ".join(f"{n} {shape}" for n, shape in zip(names, shapes))
         raise ValueError(f"the task axes (first axis) disagree: {listed}")
+    for (x_name, x_shape), (y_name, y_shape) in zip(zip(names[::2], shapes[::2]), zip(names[1::2], shapes[1::2])):
+        if x_shape[1] != y_shape[1]:
+            raise ValueError(
+                f"{x_name} has {x_shape[1]} examples per task (axis 1, shape {x_shape}) but {y_name} has "
+                f"{y_shape[1]} (shape {y_shape}): give one target per example"
+            )
     return shapes[0][0]
 
 

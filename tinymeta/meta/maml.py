@@ -268,7 +268,9 @@ class MAML:
     ) -> tuple[float, Params]:
         """(meta-loss value, its gradient for every meta-parameter): feed the gradient to an optimiser.
 
-        Recording is on inside, whatever the caller's ``no_grad``: a meta-gradient needs its graph."""
+        Recording is on inside, whatever the caller's ``no_grad``, and a meta-parameter that does not
+        require grad (a plain copy of θ) is differentiated all the same: a meta-gradient needs its graph."""
+        meta_params = {n: p if p.requires_grad else _leaf(p.data) for n, p in check_params(meta_params).items()}
         with grad_mode(True):
             loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query)
         names = list(meta_params)

@@ -6,6 +6,8 @@ reduction keeps: a loss of inputs ``[T, N, ...]`` is the vector of the T per-tas
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import ops
 from ..backend import array_module
 from ..engine import Tensor, TensorLike, _wrap, as_tensor
@@ -25,7 +27,7 @@ def mse_loss(prediction: Tensor, target: TensorLike) -> Tensor:
     return ops.mean(diff * diff, axis=(-2, -1))
 
 
-def _one_hot(logits: Tensor, labels: TensorLike, name: str) -> Tensor:
+def _label_mask(logits: Tensor, labels: TensorLike, name: str) -> Any:
     labels = as_tensor(labels, logits)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{name}: labels must be integers, got dtype {labels.dtype}")
@@ -38,21 +40,26 @@ def _one_hot(logits: Tensor, labels: TensorLike, name: str) -> Tensor:
     low, high = (int(labels.data.min()), int(labels.data.max())) if labels.size else (0, 0)
     if low < 0 or high >= classes:
         raise ValueError(f"{name}: labels must lie in [0, {classes}), got values in [{low}, {high}]")
-    return _wrap((labels.data[..., None] == xp.arange(classes)).astype(logits.dtype))
+    return labels.data[..., None] == xp.arange(classes)
 
 
 def cross_entropy(logits: Tensor, labels: TensorLike) -> Tensor:
     """Softmax cross-entropy from logits, averaged over the examples of each task.
 
     logits [..., N, C], integer labels [..., N] -> [...]:  L = -(1/N) sum_n log softmax(logits_n)[y_n],
-    computed with log_softmax (stable for any logits).
+    computed with log_softmax (stable for any logits). The label's entry is selected, not multiplied
+    by a one-hot vector, so a masked class (a logit of -inf) costs nothing instead of -inf * 0 = NaN.
     """
-    one_hot = _one_hot(logits, labels, "cross_entropy")
-    return -ops.mean(ops.sum(ops.log_softmax(logits, axis=-1) * one_hot, axis=-1), axis=-1)
+    is_label = _label_mask(logits, labels, "cross_entropy")
+    picked = ops.where(is_label, ops.log_softmax(logits, axis=-1), 0.0)
+    return -ops.mean(ops.sum(picked, axis=-1), axis=-1)
 
 
 def accuracy(logits: Tensor, labels: TensorLike) -> Tensor:
-    """Fraction of examples whose largest logit is the label, per task: [..., N, C] -> [...]."""
-    one_hot = _one_hot(logits, labels, "accuracy")
-    hits = (logits.data.argmax(axis=-1)[..., None] == array_module(logits.data).arange(logits.shape[-1])) * one_hot.data
-    return _wrap(hits.sum(axis=-1).mean(axis=-1))
+    """Fraction of examples whose largest logit is the label, per task: [..., N, C] -> [...]
+    (NaN for a task without examples, as the mean of nothing)."""
+    is_label = _label_mask(logits, labels, "accuracy")
+    xp = array_module(logits.data)
+    hits = (logits.data.argmax(axis=-1)[..., None] == xp.arange(logits.shape[-1])) & is_label
+    examples = logits.shape[-2]
+    return _wrap(hits.sum(axis=(-2, -1)) / examples if examples else xp.full(hits.shape[:-2], xp.nan))

@@ -78,7 +78,8 @@ class Model:
         if not ok and lead:
             raise ValueError(
                 f"{name}: the params carry a task axis ({lead[0]} tasks), so the input must be [{lead[0]}, N, ...] "
-                f"with {example_ndim} feature axes, one set of examples per task; got shape {x.shape}"
+                f"with {example_ndim} feature axes, one set of examples per task; got shape {x.shape} (for "
+                "meta-learning, data is [T, K, ...]: one task's data needs a leading task axis, x[None])"
             )
         if not ok:
             raise ValueError(

@@ -33,6 +33,8 @@ def _gradients(params: Params, grads: Params, state: dict[str, Any], buffers: tu
         g = grads[name]
         if g.shape != p.shape:
             raise ValueError(f"grads[{name!r}] has shape {g.shape}, params[{name!r}] {p.shape}")
+        if g.dtype.kind not in "fiu":
+            raise TypeError(f"grads[{name!r}] must be real, got dtype {g.dtype}")
         arrays[name] = g.data.astype(p.dtype, copy=False)
     return arrays
 
@@ -95,6 +97,9 @@ def clip_grad_norm(grads: Params, max_norm: float) -> tuple[Params, float]:
     Returns the (possibly scaled) gradients and the norm before clipping. ``max_norm=inf`` clips nothing.
     """
     max_norm = real(max_norm, "max_norm", low=0, low_inclusive=False, allow_inf=True)
+    for name, g in grads.items():
+        if g.dtype.kind not in "fiu":
+            raise TypeError(f"grads[{name!r}] must be real, got dtype {g.dtype}")
     total = math.sqrt(sum(float((g.data * g.data).sum()) for g in grads.values()))
     if total <= max_norm:
         return dict(grads), total

@@ -7,10 +7,12 @@ Every binary op broadcasts its operands in ``forward``; its ``backward`` therefo
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from ..backend import array_module
 from ..engine import Function, Tensor, TensorLike, as_tensor
-from .shape import sum_to, where
+from .shape import broadcast_to, sum_to, where
 
 
 def binary_operands(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
@@ -72,7 +74,11 @@ class Mul(Function):
 
 
 class Div(Function):
-    """y = a / b;  dy/da = 1 / b, dy/db = -a / b^2."""
+    """y = a / b;  dy/da = 1 / b, dy/db = -a / b^2 = -y / b.
+
+    Written as -(gy y) / b, never with b * b, which under- or overflows long before the gradient does
+    (at b = 1e-25 in float32 b^2 is 0, and -a / b^2 would be -inf where the gradient is -1e25).
+    """
 
     __slots__ = ()
 
@@ -82,21 +88,25 @@ class Div(Function):
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs
         ga = _grad_for(a, gy / b) if a.requires_grad else None
-        gb = _grad_for(b, -(gy * a) / (b * b)) if b.requires_grad else None
+        gb = _grad_for(b, -(gy * self.output()) / b) if b.requires_grad else None
         return ga, gb
 
 
 class Power(Function):
     """y = a ** b;  dy/da = b a^(b-1), dy/db = a^b log(a).
 
-    Where the formulas meet 0 * inf, the derivatives are those of the function itself, as in
-    PyTorch: a^0 = 1 for every a, so where b = 0 is a constant, dy/da = 0 to every order (not
-    0 * a^-1, which is NaN at a = 0 and overflows near it); where a = 0 and b >= 0, dy/db = 0 (not
-    0^b * log 0). Both masks replace a by 1 before it reaches a^(b-1) or log(a), so no branch
-    computes an inf that a zero multiplies: every higher derivative stays finite there too (the
-    second derivative of x**1 at 0 is 0, as PyTorch's). Where b = 0 requires grad, b a^(b-1) is kept
-    for a != 0: it is an exact 0 whose b-derivative is the mixed partial 1/a (PyTorch's mask drops
-    that term; JAX keeps it).
+    At a = 0 the formulas meet 0 * inf; there the first derivatives are those of the function
+    itself, as in PyTorch: where b = 0, a^0 = 1 for every a, so dy/da = 0 (not 0 * 0^-1); where
+    b >= 0, 0^b is constant in b for b > 0, so dy/db = 0 (not 0^b log 0). The masks replace a by 1
+    before it reaches a^(b-1) or log(a), so no branch computes an inf that a zero multiplies.
+
+    Beyond the first order, what exists is kept and what does not is NaN (PyTorch gives NaN at
+    every such point, JAX at most): with a constant exponent, x**0 has every derivative 0 and x**1
+    its second derivative 0 at a = 0; with an exponent that requires grad, the derivatives at a = 0
+    of dy/da = b a^(b-1) exist for b > 1 only, and those of dy/db = a^b log a in b for b > 0 and in a
+    for b > 1 (so x**y at (0, 2) has the Hessian [[2, 0], [0, 0]], as JAX's, and x**x at 0 none).
+    Away from a = 0 nothing is masked: b a^(b-1) at b = 0 is an exact 0 whose b-derivative is the
+    mixed partial 1/a (PyTorch's mask drops that term; JAX keeps it).
     """
 
     __slots__ = ()
@@ -108,15 +118,60 @@ class Power(Function):
         a, b = self.inputs
         ga = gb = None
         at_zero = a.data == 0
+        flows = gy.data != 0
         if a.requires_grad:
-            constant = b.data == 0 if not b.requires_grad else at_zero & (b.data == 0)
-            base = where(constant, 1, a) if constant.any() else a
-            ga = _grad_for(a, gy * b * base ** (b - 1))
+            # a^0 = 1 for every a: with a constant exponent 0 every derivative in a is 0; with an
+            # exponent that requires grad only the first, at a = 0 (0^0), where the next does not exist.
+            flat = b.data == 0 if not b.requires_grad else at_zero & (b.data == 0)
+            base = where(flat, 1, a) if flat.any() else a
+            ga = gy * b * base ** (b - 1)
+            if b.requires_grad:
+                ga = ga + _no_derivative((a, b), at_zero & (b.data <= 1) & flows)  # b a^(b-1) at a = 0, b <= 1
+            ga = _grad_for(a, ga)
         if b.requires_grad:
-            zero_base = at_zero & (b.data >= 0)
-            base = where(zero_base, 1, a) if zero_base.any() else a
-            gb = _grad_for(b, gy * self.output() * log(base))
+            zero_base = at_zero & (b.data >= 0)  # 0^b: constant in b for b > 0
+            if zero_base.any():
+                gb = gy * self.output() * log(where(zero_base, 1, a))
+                gb = gb + _no_derivative((a,), zero_base & (b.data <= 1) & flows)  # a^b log a at a = 0
+                gb = gb + _no_derivative((b,), zero_base & (b.data == 0) & flows)
+            else:
+                gb = gy * self.output() * log(a)
+            gb = _grad_for(b, gb)
         return ga, gb
+
+
+class NoDerivative(Function):
+    """y = 0, a term whose own derivative does not exist where ``mask`` holds: its gradient is NaN
+    there (and so are all the derivatives after it) and 0 elsewhere.
+
+    Power adds it where the value of a derivative is a convention (0 * inf read as 0) but the next
+    derivative does not exist: differentiating further then says so, instead of inventing a number.
+    Only where a gradient actually flows (here, and into the derivative it stands beside): a path
+    weighted by zero, such as another row of a Jacobian, contributes nothing, as in forward mode.
+    """
+
+    __slots__ = ("mask",)
+
+    def __init__(self, mask: Any) -> None:
+        self.mask = mask
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).zeros_like(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        undefined = self.mask & (gy.data != 0)
+        nan = as_tensor(array_module(gy.data).where(undefined, math.nan, 0).astype(gy.dtype))
+        return nan + NoDerivative(undefined)(self.inputs[0])  # nor does any derivative beyond it exist
+
+
+def _no_derivative(xs: tuple[Tensor, ...], mask: Any) -> Tensor | float:
+    """0, with no derivative in any of ``xs`` where ``mask`` holds (see NoDerivative)."""
+    if not mask.any():
+        return 0.0
+    total = NoDerivative(mask)(broadcast_to(xs[0], mask.shape))
+    for x in xs[1:]:
+        total = total + NoDerivative(mask)(broadcast_to(x, mask.shape))
+    return total
 
 
 class Neg(Function):

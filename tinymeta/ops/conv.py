@@ -95,13 +95,17 @@ class Col2Im(Function):
 class WindowMax(Function):
     """y = max over axis -3 of the window columns (..., k*k, oh, ow) -> (..., oh, ow).
 
-    dy/dx is 1 at the first maximum of each window (row-major window order) and 0 elsewhere: at a
-    tie the whole gradient goes to one element, as PyTorch's and JAX's max-pooling do (a full
-    reduction, ``tinymeta.max``, shares it instead, as theirs do). The mask is a constant, so the
-    second derivative is 0.
+    dy/dx is 1 at the first maximum of each window (row-major window order; a NaN counts as the
+    maximum) and 0 elsewhere: at a tie the whole gradient goes to one element, as PyTorch's and JAX's
+    max-pooling do (a full reduction, ``tinymeta.max``, shares it instead, as theirs do). ``real``
+    marks the window positions inside the image: the -inf padding is never chosen, even beside a real
+    -inf. The mask is a constant, so the second derivative is 0.
     """
 
-    __slots__ = ()
+    __slots__ = ("real",)
+
+    def __init__(self, real: Any = True) -> None:
+        self.real = real
 
     def forward(self, cols: Any) -> Any:
         return cols.max(axis=-3)
@@ -109,7 +113,9 @@ class WindowMax(Function):
     def backward(self, gy: Tensor) -> Tensor:
         cols = self.inputs[0].data
         xp = array_module(cols)
-        first = xp.expand_dims(cols.argmax(axis=-3), -3) == xp.arange(cols.shape[-3]).reshape(-1, 1, 1)
+        peak = xp.expand_dims(self.output().data, -3)
+        chosen = ((cols == peak) | (xp.isnan(cols) & xp.isnan(peak))) & self.real
+        first = xp.expand_dims(chosen.argmax(axis=-3), -3) == xp.arange(cols.shape[-3]).reshape(-1, 1, 1)
         return reshape(gy, gy.shape[:-2] + (1,) + gy.shape[-2:]) * as_tensor(first.astype(gy.dtype))
 
 
@@ -155,6 +161,8 @@ def conv2d(
             f"conv2d: the leading axes of x {x.shape} and weight {weight.shape} do not broadcast"
         ) from None
     filters, channels, kh, kw = weight.shape[-4:]
+    if kh < 1 or kw < 1:
+        raise ValueError(f"conv2d: the kernel must be at least 1x1, got weight of shape {weight.shape}")
     cols = _windows(x, (kh, kw), stride, padding, 0.0, "conv2d")  # (..., N, C, kh, kw, oh, ow)
     oh, ow = cols.shape[-2:]
     cols = reshape(cols, cols.shape[:-5] + (channels * kh * kw, oh * ow))
@@ -171,28 +179,37 @@ def conv2d(
     return y
 
 
-def _pool(
-    x: TensorLike, kernel_size: int, stride: int | None, padding: int, reduce: Any, pad_value: float, op: str
-) -> Tensor:
+def _pool_windows(
+    x: TensorLike, kernel_size: int, stride: int | None, padding: int, pad_value: float, op: str
+) -> tuple[Tensor, Any]:
+    """The windows of x as (..., k*k, oh, ow), and which of their positions lie inside the image
+    rather than in its padding (True when there is none)."""
     x = as_tensor(x)
     kernel_size = integer(kernel_size, f"{op}: kernel_size", 1)
-    stride = kernel_size if stride is None else stride
+    stride = kernel_size if stride is None else integer(stride, f"{op}: stride", 1)
     if integer(padding, f"{op}: padding", 0) > kernel_size // 2:
         raise ValueError(  # a window of padding alone would have no value to pool (PyTorch's rule too)
             f"{op}: padding must be at most half the kernel size, got padding={padding} for kernel_size={kernel_size}"
         )
     cols = _windows(x, (kernel_size, kernel_size), stride, padding, pad_value, op)
-    return reduce(reshape(cols, cols.shape[:-4] + (kernel_size * kernel_size,) + cols.shape[-2:]))
+    windows = reshape(cols, cols.shape[:-4] + (kernel_size * kernel_size,) + cols.shape[-2:])
+    real: Any = True
+    if padding:
+        inside = array_module(x.data).ones((1,) + x.shape[-2:], dtype=bool)
+        real = Im2Col((kernel_size, kernel_size), stride, padding, False).forward(inside).reshape(windows.shape[-3:])
+    return windows, real
 
 
 def max_pool2d(x: TensorLike, kernel_size: int, stride: int | None = None, padding: int = 0) -> Tensor:
     """Maximum over each kernel_size x kernel_size window of x (..., C, H, W); stride defaults to
     kernel_size. Padding is with -inf, so it is never the maximum, and may be at most half the
     kernel. The gradient flows to the maximum of each window (to the first one on ties, as PyTorch)."""
-    return _pool(x, kernel_size, stride, padding, WindowMax(), -numpy.inf, "max_pool2d")
+    windows, real = _pool_windows(x, kernel_size, stride, padding, -numpy.inf, "max_pool2d")
+    return WindowMax(real)(windows)
 
 
 def avg_pool2d(x: TensorLike, kernel_size: int, stride: int | None = None, padding: int = 0) -> Tensor:
     """Mean over each kernel_size x kernel_size window of x (..., C, H, W); stride defaults to
     kernel_size; zero padding (at most half the kernel) counts towards the mean."""
-    return _pool(x, kernel_size, stride, padding, lambda cols: mean(cols, axis=-3), 0.0, "avg_pool2d")
+    windows, _ = _pool_windows(x, kernel_size, stride, padding, 0.0, "avg_pool2d")
+    return mean(windows, axis=-3)

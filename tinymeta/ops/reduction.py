@@ -19,11 +19,22 @@ from .shape import broadcast_to, reshape, where
 
 
 def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
-    """``axis`` as a sorted tuple of non-negative axes (all axes for None)."""
+    """``axis`` as a sorted tuple of non-negative axes (all axes for None), with NumPy's checks: an
+    integer or a tuple of integers (TypeError otherwise), in range (AxisError), none repeated. As
+    NumPy's sum and max, a 0-d tensor accepts the integer axis 0 or -1, which reduces nothing."""
     if axis is None:
         return tuple(range(ndim))
-    axes = numpy.lib.array_utils.normalize_axis_tuple(axis, ndim)
-    return tuple(sorted(axes))
+    parts = axis if isinstance(axis, (tuple, list)) else (axis,)
+    if any(isinstance(a, bool) or not isinstance(a, (int, numpy.integer)) for a in parts):
+        raise TypeError(f"axis must be an integer or a tuple of integers, got {axis!r}")
+    if ndim == 0 and not isinstance(axis, (tuple, list)) and axis in (0, -1):
+        return ()
+    return tuple(sorted(numpy.lib.array_utils.normalize_axis_tuple(parts, ndim)))
+
+
+def _floating(dtype: numpy.dtype) -> numpy.dtype:
+    """The dtype exp and log give for ``dtype`` (float64 for integers, as NumPy's)."""
+    return numpy.result_type(dtype, numpy.float16)
 
 
 def _keepdims_shape(shape: Sequence[int], axes: tuple[int, ...]) -> tuple[int, ...]:
@@ -51,7 +62,8 @@ class MaxMin(Function):
     """y = max (or min) of x over ``axes``.
 
     dy/dx is 1 at the position of the extremum and 0 elsewhere; where several entries tie, the
-    gradient is shared equally among them. The mask is a constant: the second derivative is 0.
+    gradient is shared equally among them (and among the NaNs of a NaN result). The mask is a
+    constant: the second derivative is 0.
     """
 
     __slots__ = ("axes", "keepdims", "is_max")
@@ -67,8 +79,10 @@ class MaxMin(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0].data
+        xp = array_module(x)
         keep = _keepdims_shape(x.shape, self.axes)
-        mask = x == self.output().data.reshape(keep)
+        y = self.output().data.reshape(keep)
+        mask = (x == y) | (xp.isnan(x) & xp.isnan(y))  # a NaN is the extremum it produced
         share = mask / mask.sum(axis=self.axes, keepdims=True)
         return reshape(gy, keep) * as_tensor(share.astype(gy.dtype, copy=False))
 
@@ -103,7 +117,7 @@ class LogSumExp(Function):
         xp = array_module(x)
         keep = _keepdims_shape(x.shape, self.axes)
         if x.size == 0:  # an empty sum: log 0 = -inf
-            y = xp.full(keep, -numpy.inf, dtype=x.dtype)
+            y = xp.full(keep, -numpy.inf, dtype=_floating(x.dtype))
         else:
             m = _stable_shift(x, self.axes)
             with numpy.errstate(divide="ignore"):  # log(0) = -inf for a row of -inf: the right value
@@ -141,7 +155,7 @@ class Softmax(Function):
 
     def forward(self, x: Any) -> Any:
         if x.size == 0:
-            return x.copy()
+            return x.astype(_floating(x.dtype))
         with numpy.errstate(invalid="ignore"):
             e = array_module(x).exp(x - _stable_shift(x, self.axes))
             return e / e.sum(axis=self.axes, keepdims=True)
@@ -164,7 +178,7 @@ class LogSoftmax(Function):
 
     def forward(self, x: Any) -> Any:
         if x.size == 0:
-            return x.copy()
+            return x.astype(_floating(x.dtype))
         xp = array_module(x)
         with numpy.errstate(divide="ignore", invalid="ignore"):
             shifted = x - _stable_shift(x, self.axes)

@@ -177,7 +177,7 @@ def _shape_of(op: Any, shape: Shape) -> Shape:
 def reshape(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
     """x with a new shape holding the same elements (one entry may be -1)."""
     x = as_tensor(x)
-    shape = (shape,) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
+    shape = _as_shape(shape)
     if x.shape == shape:
         return x
     return Reshape(shape)(x)
@@ -207,10 +207,14 @@ def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
     return transpose(x, axes)
 
 
-def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
+def _as_shape(shape: int | Sequence[int]) -> Shape:
+    return (shape,) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
+
+
+def broadcast_to(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
     """x broadcast to ``shape`` (NumPy rules)."""
     x = as_tensor(x)
-    shape = tuple(shape)
+    shape = _as_shape(shape)
     if x.shape == shape:
         return x
     if numpy.broadcast_shapes(x.shape, shape) != shape:
@@ -218,10 +222,10 @@ def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
     return BroadcastTo(shape)(x)
 
 
-def sum_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
+def sum_to(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
     """x summed down to ``shape``, the shape it was broadcast from (the adjoint of broadcast_to)."""
     x = as_tensor(x)
-    shape = tuple(shape)
+    shape = _as_shape(shape)
     if x.shape == shape:
         return x
     if len(shape) > x.ndim or numpy.broadcast_shapes(x.shape, shape) != x.shape:
