@@ -24,10 +24,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from timing import interleaved_best_times  # first: one thread per framework, before NumPy loads
+
+# isort: split
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import interleaved_best_times  # noqa: E402
 
 import tinymeta as tm  # noqa: E402
 

@@ -210,7 +210,7 @@ class Tensor:
         seeds = _seed_gradients((self,), None if grad is None else (grad,), what="grad", of="the tensor")
         with grad_mode(create_graph):
             grads = _backpropagate((self,), seeds, targets=None, leaves=leaves)
-            fresh = _fresh([grads[key] for key in leaves], seeds)
+            fresh = _fresh([grads[key] for key in leaves], [*seeds, *leaves.values()])
             for leaf, g in zip(leaves.values(), fresh):
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
 
@@ -540,8 +540,8 @@ def grad(
     ``allow_unused=True``, which gives None for it. Leaves' ``.grad`` are not touched.
 
     Each gradient has its input's dtype (a float32 input gets a float32 gradient even where the
-    computation promoted to float64) and is a fresh array: never a view, never a ``grad_outputs``
-    array, never shared with another returned gradient.
+    computation promoted to float64) and is a writable array of its own: it never shares memory with
+    a ``grad_outputs`` array, an input or another returned gradient.
     """
     outputs = _as_tensor_tuple(outputs, "outputs")
     inputs = _as_tensor_tuple(inputs, "inputs")
@@ -553,7 +553,7 @@ def grad(
     seeds = _seed_gradients(outputs, grad_outputs)
     with grad_mode(create_graph):
         grads = _backpropagate(outputs, seeds, targets={id(x) for x in inputs})
-        result = _fresh([grads.get(id(x)) for x in inputs], seeds)
+        result = _fresh([grads.get(id(x)) for x in inputs], [*seeds, *inputs])
     if not allow_unused:
         for i, (x, g) in enumerate(zip(inputs, result)):
             if g is None:
@@ -620,19 +620,29 @@ def _seed_gradients(
     return seeds
 
 
-def _fresh(gradients: Sequence[Tensor | None], seeds: Sequence[Tensor]) -> list[Tensor | None]:
-    """The gradients, each its own writable array: a view, a seed (the caller's ``grad_outputs``) or a
-    gradient already returned for another input is copied (a differentiable copy when recording)."""
-    taken = {id(s.data) for s in seeds}
+def _fresh(gradients: Sequence[Tensor | None], others: Sequence[Tensor]) -> list[Tensor | None]:
+    """The gradients, each its own writable array. A gradient is copied (a differentiable copy when
+    recording) when it is read-only or shares memory with one of ``others`` (the caller's
+    ``grad_outputs``, the inputs) or with a gradient already returned; a view of a temporary that
+    nothing else holds is returned as it is."""
+    taken = {id(_root(t.data)) for t in others}
     result = []
     for g in gradients:
         if g is not None:
-            flags = g.data.flags
-            if id(g.data) in taken or not flags.owndata or not getattr(flags, "writeable", True):
+            root = id(_root(g.data))
+            if root in taken or not getattr(g.data.flags, "writeable", True):
                 g = astype(g, g.dtype)
-            taken.add(id(g.data))
+                root = id(g.data)
+            taken.add(root)
         result.append(g)
     return result
+
+
+def _root(array: Any) -> Any:
+    """The array whose memory ``array`` views (itself when it owns its memory)."""
+    while array.base is not None:
+        array = array.base
+    return array
 
 
 def depends_on_leaves_other_than(tensors: Sequence[Tensor], inside: set[int]) -> bool:
@@ -736,8 +746,9 @@ def _backpropagate(
         for x, g in zip(f.inputs, input_grads):
             if g is None or not x.requires_grad:
                 continue
-            if g.data.dtype != x.data.dtype:  # a gradient has its input's dtype (PyTorch's rule)
-                g = astype(g, x.data.dtype)
+            dtype = x.data.dtype
+            if g.data.dtype is not dtype and g.data.dtype != dtype:  # a gradient has its input's dtype
+                g = astype(g, dtype)
             key = id(x)
             c = x.creator
             if needed is not None and key not in targets and c not in needed:

@@ -34,6 +34,7 @@ from .backend import array_module
 from .engine import (
     Tensor,
     TensorLike,
+    _fresh,
     _leaf,
     _seed_gradients,
     _wrap,
@@ -69,7 +70,7 @@ def _variables(primals: Sequence[TensorLike]) -> tuple[tuple[Tensor, ...], set[i
         if t.requires_grad and is_grad_enabled():
             z = ops.astype(t, t.dtype)  # a copy whose gradient flows back to t
         else:
-            z = _leaf(t.data.copy())  # a copy: f's results never share the caller's array
+            z = _leaf(t.data)
             inside.add(id(z))
         variables.append(z)
     return tuple(variables), inside
@@ -120,6 +121,14 @@ def _result(per_input: Sequence[Any], several: bool) -> Any:
     return tuple(per_input) if several else per_input[0]
 
 
+def _values(outs: Sequence[Tensor], keep: bool, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """f's outputs as returned: with their graph when ``keep``, else constants that never share memory
+    with the caller's primals (f may return a primal itself, or a view of it)."""
+    if keep:
+        return tuple(outs)
+    return tuple(_fresh([o.detach() for o in outs], variables))
+
+
 def vjp(f: Callable[..., Any], *primals: TensorLike) -> tuple[Any, Callable[[Any], tuple[Tensor, ...]]]:
     """(f(*primals), vjp_fn) where vjp_fn(v) = v^T J: a tuple with one gradient per primal.
 
@@ -156,8 +165,7 @@ def vjp(f: Callable[..., Any], *primals: TensorLike) -> tuple[Any, Callable[[Any
             )
         return _zeros_for_none(grads, variables)
 
-    keep = recording and depends_on_leaves_other_than(outs, inside)
-    values = outs if keep else tuple(o.detach() for o in outs)
+    values = _values(outs, recording and depends_on_leaves_other_than(outs, inside), variables)
     return (values[0] if single else values), vjp_fn
 
 
@@ -189,7 +197,7 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Any, Any]:
             for i, jt in zip(dependent, jts):
                 products[i] = jt
     products = [p if p is not None else _wrap(array_module(o.data).zeros_like(o.data)) for p, o in zip(products, outs)]
-    outs = outs if keep else tuple(o.detach() for o in outs)
+    outs = _values(outs, keep, variables)
     return (outs[0], products[0]) if single else (outs, tuple(products))
 
 
@@ -220,7 +228,7 @@ def hvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[Tensor, 
             products = grad(
                 [g for g, _ in pairs], variables, [v for _, v in pairs], create_graph=record, allow_unused=True
             )
-    return (y if keep else y.detach()), _result(_zeros_for_none(products, variables), several)
+    return _values((y,), keep, variables)[0], _result(_zeros_for_none(products, variables), several)
 
 
 def jacobian(f: Callable[..., Any], x: Any) -> Any:

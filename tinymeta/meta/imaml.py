@@ -112,11 +112,13 @@ class iMAML:  # noqa: N801  (the paper's name)
         query_grads = grad(total, [phi[n] for n in names], allow_unused=True)
         b = [g.data for g in _zeros_for_none(query_grads, [phi[n] for n in names])]
 
+        point = [phi[n].detach() for n in names]  # H v at φ*: products only, no graph of them
+
         def train_hvp(vectors: list[Any]) -> list[Any]:
             def total_train_loss(*phis: Tensor) -> Tensor:
                 return ops.sum(self.loss_fn(dict(zip(names, phis)), x_support, y_support))
 
-            _, products = hvp(total_train_loss, [phi[n] for n in names], [_wrap(v) for v in vectors])
+            _, products = hvp(total_train_loss, point, [_wrap(v) for v in vectors])
             return [p.data for p in products]
 
         solution = conjugate_gradient(train_hvp, b, self.lam, self.cg_damping, self.cg_steps)

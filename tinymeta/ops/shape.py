@@ -191,20 +191,28 @@ def transpose(x: TensorLike, axes: Sequence[int] | None = None) -> Tensor:
     else:
         if len(axes) != x.ndim:
             raise ValueError(f"axes {tuple(axes)} do not match the {x.ndim} axes of shape {x.shape}")
-        axes = tuple(numpy.lib.array_utils.normalize_axis_index(a, x.ndim) for a in axes)  # AxisError
+        axes = tuple(_axis(a, x.ndim) for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise ValueError(f"axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     return Transpose(axes)(x)
 
 
+def _axis(axis: Any, ndim: int) -> int:
+    """``axis`` in range(ndim), counting from the end when negative; NumPy's AxisError if out of range."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, numpy.integer)):
+        raise TypeError(f"an axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise numpy.exceptions.AxisError(int(axis), ndim)
+    return int(axis) + ndim if axis < 0 else int(axis)
+
+
 def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
     """x with two axes exchanged."""
     x = as_tensor(x)
-    axis1 = numpy.lib.array_utils.normalize_axis_index(axis1, x.ndim)  # AxisError, as NumPy
-    axis2 = numpy.lib.array_utils.normalize_axis_index(axis2, x.ndim)
+    axis1, axis2 = _axis(axis1, x.ndim), _axis(axis2, x.ndim)
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return transpose(x, axes)
+    return Transpose(tuple(axes))(x)
 
 
 def _as_shape(shape: int | Sequence[int]) -> Shape:
