@@ -443,11 +443,11 @@ POWER_EDGES = [
     Edge("x ** 2 at 0", lambda x: x**2, [np.array(0.0)], 0.0, [0.0, 2.0, 0.0]),
     Edge("x ** 3 at 0", lambda x: x**3, [np.array(0.0)], 0.0, [0.0, 0.0, 6.0]),
     Edge(
-        "0 ** y at y = 0, 2: d/dy = 0 (0^y is constant for y > 0); at y = 0 no second derivative (0^y jumps)",
+        "0 ** y at y = 0, 2: d/dy = 0 (0^y is constant for y > 0); beyond the first order at a zero base, NaN",
         lambda y: 0.0**y,
         [np.array([0.0, 2.0])],
         np.array([1.0, 0.0]),
-        [np.zeros(2), np.array([np.nan, 0.0]), np.array([np.nan, 0.0])],
+        [np.zeros(2), np.full(2, np.nan), np.full(2, np.nan)],
     ),
     Edge(
         "x ** x at 0: 0^0 = 1, d/dx = 0 by convention (the one-sided limit is -inf); no second derivative",
@@ -457,7 +457,7 @@ POWER_EDGES = [
         [0.0, np.nan, np.nan],
     ),
     Edge(
-        "x ** y at (0, 0) and (0, 1): the convention's first derivatives, then none (NaN, as PyTorch)",
+        "x ** y at (0, 0) and (0, 1): the convention's first derivatives, then NaN (as PyTorch)",
         lambda x, y: x**y,
         [np.array([0.0, 0.0]), np.array([0.0, 1.0])],
         np.array([1.0, 0.0]),
@@ -477,7 +477,16 @@ POWER_EDGES = [
         1.0,
         [[0.0, LN2], [0.5, 0.5 + LN2**2], [-0.5 + LN2, -0.25 + 2 * LN2 + LN2**3]],
     ),  # fmt: skip
-    Edge("x ** y at (0, 2)", lambda x, y: x**y, [np.array(0.0), np.array(2.0)], 0.0, [[0.0, 0.0], [2.0, 0.0]]),
+    # At a zero base with an exponent that requires grad, whether a derivative exists depends on b and
+    # the order (x**y at (0, 2) has the Hessian [[2, 0], [0, 0]] but no third derivative): every
+    # derivative beyond the first is NaN there, in every mode, as PyTorch gives.
+    Edge(
+        "x ** y at (0, 2): the first derivatives, then NaN (as PyTorch)",
+        lambda x, y: x**y,
+        [np.array(0.0), np.array(2.0)],
+        0.0,
+        [[0.0, 0.0], [np.nan, np.nan]],
+    ),
 ]
 
 

@@ -535,7 +535,7 @@ def test_numpy_integers_are_accepted_wherever_an_int_is() -> None:
 def test_tensor_transpose_takes_its_axes_as_ndarray_transpose_does() -> None:
     a = np.arange(24.0).reshape(2, 3, 4)
     t = tm.tensor(a)
-    for args in [(), (None,), ((2, 0, 1),), ([1, 2, 0],), (2, 0, 1), (-1, 0, 1)]:
+    for args in [(), (None,), ((2, 0, 1),), ([1, 2, 0],), (np.array([1, 0, 2]),), (2, 0, 1), (-1, 0, 1)]:
         np.testing.assert_array_equal(t.transpose(*args).numpy(), a.transpose(*args), err_msg=str(args))
     for args in [(0,), (0, 1), ((0, 0, 1),)]:
         with pytest.raises(ValueError):

@@ -302,21 +302,27 @@ def test_division_differentiates_at_every_scale_its_dtype_can_hold(dtype, scales
             np.testing.assert_allclose(second.numpy(), 2 / np.float64(s) ** 3, rtol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "b, expected",
-    [
-        (0.0, [[np.nan, np.nan], [np.nan, np.nan]]),  # 0^0: no second derivative (PyTorch and JAX: NaN)
-        (0.5, [[np.nan, np.nan], [np.nan, np.nan]]),  # infinite
-        (1.0, [[np.nan, np.nan], [np.nan, 0.0]]),  # f_xy = 1 + ln 0 = -inf; f_yy = 0 (0^y = 0 for y > 0)
-        (2.0, [[2.0, 0.0], [0.0, 0.0]]),  # as JAX
-        (3.0, [[0.0, 0.0], [0.0, 0.0]]),
-    ],
-)
-def test_power_at_a_zero_base_has_the_hessian_that_exists_and_nan_where_none_does(b, expected) -> None:
-    # At b = 0.5 the first derivative 0.5 * 0^-0.5 is inf and the second inf * 0: NumPy warns of both.
-    with np.errstate(divide="ignore" if b == 0.5 else "raise", invalid="ignore" if b == 0.5 else "raise"):
-        h = tm.hessian(lambda v: v[0] ** v[1], tm.tensor([0.0, b])).numpy()
-    np.testing.assert_array_equal(h, np.array(expected))
+@pytest.mark.parametrize("b", [0.0, 0.5, 1.0, 2.0, 3.0])
+def test_power_at_a_zero_base_with_a_variable_exponent_has_no_derivative_beyond_the_first_in_any_mode(b) -> None:
+    # PyTorch's first derivatives (d/da = b 0^(b-1), read as 0 at b = 0; d/db = 0), then NaN, whether the
+    # second order comes from reverse over reverse, forward over reverse (jvp of grad) or hvp's tangent.
+    def f(v: tm.Tensor) -> tm.Tensor:
+        return v[0] ** v[1]
+
+    def grad_f(z: tm.Tensor) -> tm.Tensor:
+        return tm.grad(f(z), z, create_graph=True)[0]
+
+    x = tm.tensor([0.0, b])
+    with np.errstate(divide="ignore", invalid="ignore"):  # b = 0.5: the first derivative itself is inf
+        first = grad_f(tm.tensor([0.0, b], requires_grad=True)).numpy()
+        second = [
+            tm.hessian(f, x).numpy(),
+            np.stack([tm.jvp(grad_f, x, tm.tensor(e))[1].numpy() for e in np.eye(2)], axis=1),
+            tm.jacobian(lambda v: tm.hvp(f, x, v)[1], tm.tensor([1.0, 1.0])).numpy(),
+        ]
+    np.testing.assert_array_equal(first, [np.inf if 0 < b < 1 else float(b == 1), 0.0])
+    for h in second:
+        assert np.isnan(h).all(), h
 
 
 def test_max_pooling_never_chooses_its_padding_and_gives_ties_to_the_first_maximum() -> None:
@@ -366,3 +372,37 @@ def test_every_axis_argument_is_an_integer_and_a_0d_tensor_takes_axis_0_or_minus
     assert tm.broadcast_to(tm.tensor([1.0]), 3).shape == (3,) and tm.sum_to(tm.tensor(np.ones(3)), 1).shape == (1,)
     with pytest.raises(ValueError, match="at least 1x1"):
         tm.conv2d(tm.tensor(np.ones((1, 1, 3, 3))), np.ones((1, 1, 0, 0)))
+
+
+def test_derivative_products_are_taken_in_the_order_that_does_not_overflow() -> None:
+    # As PyTorch: -gy (y / b) for division, gy (b a^(b-1)) for a power: a large or small upstream
+    # gradient, or a huge exponent, overflows only where the result itself does.
+    for a, b, gy in [(1e-30, 1e-10, 1e-26), (1e30, 1e10, 1e20)]:
+        tb = tm.tensor(np.float32(b), requires_grad=True)
+        (g,) = tm.grad(np.float32(a) / tb, tb, grad_outputs=np.float32(gy))
+        np.testing.assert_allclose(g.item(), -gy * a / b**2, rtol=1e-5)
+    x = tm.tensor(0.5, requires_grad=True)
+    (d1,) = tm.grad(x**1e300, x, create_graph=True)
+    (d2,) = tm.grad(d1, x)
+    assert d1.item() == 0.0 and d2.item() == 0.0  # 1e300 (1e300 - 1) 0.5^(1e300 - 2) underflows to 0
+
+
+def test_numpy_functions_on_a_tensor_say_so_instead_of_dropping_the_graph() -> None:
+    t = tm.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    for call in (np.sum, np.mean, lambda z: np.reshape(z, 4), lambda z: np.concatenate([z, z])):
+        with pytest.raises(TypeError, match="drop its graph: use tinymeta"):
+            call(t)
+    np.testing.assert_array_equal(np.asarray(t), t.numpy())  # the values are still one call away
+    assert tm.sum(t).item() == 10.0
+
+
+def test_python_scalars_take_the_other_operands_dtype_on_either_side_and_matrices_are_arrays() -> None:
+    arr32 = np.ones(3, dtype=np.float32)
+    for result in (tm.add(arr32, 2.0), tm.add(2.0, arr32), tm.where(arr32 > 0, arr32, 0.0), tm.mul(arr32, 3)):
+        assert result.dtype == np.float32
+    with pytest.warns(PendingDeprecationWarning):  # NumPy's own note on np.matrix
+        m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_array_equal(tm.mul(m, m).numpy(), np.asarray(m) * np.asarray(m))  # elementwise
+    image = tm.tensor(np.arange(16).reshape(1, 1, 4, 4))  # an integer image pads with its lowest value
+    np.testing.assert_array_equal(tm.max_pool2d(image, 3, 1, 1).numpy()[0, 0], [[5, 6, 7, 7], [9, 10, 11, 11],
+                                  [13, 14, 15, 15], [13, 14, 15, 15]])  # fmt: skip

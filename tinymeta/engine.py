@@ -72,6 +72,15 @@ class Tensor:
     # ndarray <op> Tensor must call the Tensor's reflected operator, not loop over the Tensor.
     __array_ufunc__ = None
 
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        """NumPy functions (np.sum, np.reshape, np.concatenate...) would compute on a copy of the data
+        and silently drop the graph: refuse them, naming tinymeta's own (np.asarray(t) still works)."""
+        name = getattr(func, "__name__", str(func))
+        raise TypeError(
+            f"numpy.{name} on a tinymeta Tensor would drop its graph: use tinymeta.{name} (or the method), "
+            "or numpy.asarray(t) / t.numpy() for the values"
+        )
+
     def __init__(
         self,
         data: Any,
@@ -303,9 +312,10 @@ class Tensor:
     def transpose(self, *axes: Any) -> Tensor:
         """As ``ndarray.transpose``: no axes (or None) reverses them; else one permutation, given as
         a sequence or as separate integers."""
-        if not axes or axes == (None,):
+        if not axes or (len(axes) == 1 and axes[0] is None):
             return transpose(self)
-        return transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes)
+        one_sequence = len(axes) == 1 and not isinstance(axes[0], (int, numpy.integer))
+        return transpose(self, tuple(axes[0]) if one_sequence else axes)
 
     def astype(self, dtype: Any, copy: bool = True) -> Tensor:
         return astype(self, dtype, copy)
@@ -412,6 +422,8 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
     if isinstance(x, Tensor):
         return x
     _check_no_graph_inside(x)
+    if isinstance(x, numpy.ndarray) and type(x) is not numpy.ndarray:
+        x = numpy.asarray(x)  # a subclass (np.matrix: * is a matrix product) as the plain array it holds
     if like is None:
         return _wrap(x if isinstance(x, _ARRAY_TYPES) else backend.get_backend(None).asarray(x))
     if type(x) is type(like.data):

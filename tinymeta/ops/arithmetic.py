@@ -16,10 +16,12 @@ from .shape import broadcast_to, sum_to, where
 
 
 def binary_operands(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
-    """Both operands as Tensors; a Python scalar takes the other operand's dtype and backend."""
+    """Both operands as Tensors; a Python scalar takes the other operand's dtype and backend (NumPy's
+    rule for Python scalars), whichever side it is on."""
     if type(b) is Tensor and type(a) is Tensor:
         return a, b
-    if isinstance(a, Tensor):
+    if isinstance(a, Tensor) or (type(b) in (int, float) and type(a) not in (int, float)):
+        a = as_tensor(a)
         return a, as_tensor(b, a)
     b = as_tensor(b)
     return as_tensor(a, b), b
@@ -74,10 +76,11 @@ class Mul(Function):
 
 
 class Div(Function):
-    """y = a / b;  dy/da = 1 / b, dy/db = -a / b^2 = -y / b.
+    """y = a / b;  dy/da = 1 / b, dy/db = -a / b^2 = -(y / b).
 
-    Written as -(gy y) / b, never with b * b, which under- or overflows long before the gradient does
-    (at b = 1e-25 in float32 b^2 is 0, and -a / b^2 would be -inf where the gradient is -1e25).
+    Written as -gy (y / b), as PyTorch does: never through b * b, nor gy * y, either of which under-
+    or overflows long before the gradient does (at b = 1e-25 in float32 b^2 is 0, and -a / b^2 would
+    be -inf where the gradient is -1e25).
     """
 
     __slots__ = ()
@@ -88,7 +91,7 @@ class Div(Function):
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs
         ga = _grad_for(a, gy / b) if a.requires_grad else None
-        gb = _grad_for(b, -(gy * self.output()) / b) if b.requires_grad else None
+        gb = _grad_for(b, -gy * (self.output() / b)) if b.requires_grad else None
         return ga, gb
 
 
@@ -100,13 +103,15 @@ class Power(Function):
     b >= 0, 0^b is constant in b for b > 0, so dy/db = 0 (not 0^b log 0). The masks replace a by 1
     before it reaches a^(b-1) or log(a), so no branch computes an inf that a zero multiplies.
 
-    Beyond the first order, what exists is kept and what does not is NaN (PyTorch gives NaN at
-    every such point, JAX at most): with a constant exponent, x**0 has every derivative 0 and x**1
-    its second derivative 0 at a = 0; with an exponent that requires grad, the derivatives at a = 0
-    of dy/da = b a^(b-1) exist for b > 1 only, and those of dy/db = a^b log a in b for b > 0 and in a
-    for b > 1 (so x**y at (0, 2) has the Hessian [[2, 0], [0, 0]], as JAX's, and x**x at 0 none).
-    Away from a = 0 nothing is masked: b a^(b-1) at b = 0 is an exact 0 whose b-derivative is the
-    mixed partial 1/a (PyTorch's mask drops that term; JAX keeps it).
+    Beyond the first order: with a constant exponent, the derivatives in a are exact to every order
+    (x**0 has all of them 0, x**1 its second 0, x**2 its second 2, at a = 0 too). With an exponent
+    that requires grad, whether a derivative exists at a = 0 depends on b and the order (the Hessian
+    of x**y at (0, 2) exists, its next derivative does not; at (0, 1) and (0, 0) the Hessian does
+    not), so at a = 0 every derivative beyond the first is NaN, in every mode (reverse, forward,
+    nested), as PyTorch gives. Away from a = 0 nothing is masked: b a^(b-1) at b = 0 is an exact 0
+    whose b-derivative is the mixed partial 1/a (PyTorch's mask drops that term; JAX keeps it).
+    The products are taken as b a^(b-1) and a^b log(a) before gy multiplies them (as PyTorch), so a
+    huge exponent overflows only where the derivative does.
     """
 
     __slots__ = ()
@@ -117,37 +122,33 @@ class Power(Function):
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs
         ga = gb = None
-        at_zero = a.data == 0
-        flows = gy.data != 0
+        at_zero = array_module(a.data).broadcast_to(a.data == 0, gy.shape)  # the output's shape
+        beyond = b.requires_grad and at_zero.any()  # no derivative beyond the first at a = 0
         if a.requires_grad:
-            # a^0 = 1 for every a: with a constant exponent 0 every derivative in a is 0; with an
-            # exponent that requires grad only the first, at a = 0 (0^0), where the next does not exist.
+            # a^0 = 1 for every a: with a constant exponent 0 every derivative in a is 0
             flat = b.data == 0 if not b.requires_grad else at_zero & (b.data == 0)
             base = where(flat, 1, a) if flat.any() else a
-            ga = gy * b * base ** (b - 1)
-            if b.requires_grad:
-                ga = ga + _no_derivative((a, b), at_zero & (b.data <= 1) & flows)  # b a^(b-1) at a = 0, b <= 1
+            ga = gy * (b * base ** (b - 1))
+            if beyond:
+                ga = ga + _no_derivative((a, b), at_zero)
             ga = _grad_for(a, ga)
         if b.requires_grad:
-            zero_base = at_zero & (b.data >= 0)  # 0^b: constant in b for b > 0
-            if zero_base.any():
-                gb = gy * self.output() * log(where(zero_base, 1, a))
-                gb = gb + _no_derivative((a,), zero_base & (b.data <= 1) & flows)  # a^b log a at a = 0
-                gb = gb + _no_derivative((b,), zero_base & (b.data == 0) & flows)
-            else:
-                gb = gy * self.output() * log(a)
+            zero_base = at_zero & (b.data >= 0)
+            base = where(zero_base, 1, a) if zero_base.any() else a
+            gb = gy * (self.output() * log(base))
+            if beyond:
+                gb = gb + _no_derivative((a, b), at_zero)
             gb = _grad_for(b, gb)
         return ga, gb
 
 
 class NoDerivative(Function):
-    """y = 0, a term whose own derivative does not exist where ``mask`` holds: its gradient is NaN
-    there (and so are all the derivatives after it) and 0 elsewhere.
+    """y = 0, a term whose derivative does not exist where ``mask`` holds: its gradient is NaN
+    there and 0 elsewhere, and so are the derivatives of that gradient, in x and in the incoming
+    gradient alike (so that forward mode, built on reverse, sees the NaN too).
 
     Power adds it where the value of a derivative is a convention (0 * inf read as 0) but the next
     derivative does not exist: differentiating further then says so, instead of inventing a number.
-    Only where a gradient actually flows (here, and into the derivative it stands beside): a path
-    weighted by zero, such as another row of a Jacobian, contributes nothing, as in forward mode.
     """
 
     __slots__ = ("mask",)
@@ -159,15 +160,11 @@ class NoDerivative(Function):
         return array_module(x).zeros_like(x)
 
     def backward(self, gy: Tensor) -> Tensor:
-        undefined = self.mask & (gy.data != 0)
-        nan = as_tensor(array_module(gy.data).where(undefined, math.nan, 0).astype(gy.dtype))
-        return nan + NoDerivative(undefined)(self.inputs[0])  # nor does any derivative beyond it exist
+        return where(self.mask, gy * math.nan, 0.0) + NoDerivative(self.mask)(self.inputs[0])
 
 
-def _no_derivative(xs: tuple[Tensor, ...], mask: Any) -> Tensor | float:
+def _no_derivative(xs: tuple[Tensor, ...], mask: Any) -> Tensor:
     """0, with no derivative in any of ``xs`` where ``mask`` holds (see NoDerivative)."""
-    if not mask.any():
-        return 0.0
     total = NoDerivative(mask)(broadcast_to(xs[0], mask.shape))
     for x in xs[1:]:
         total = total + NoDerivative(mask)(broadcast_to(x, mask.shape))

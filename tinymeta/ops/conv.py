@@ -191,6 +191,8 @@ def _pool_windows(
         raise ValueError(  # a window of padding alone would have no value to pool (PyTorch's rule too)
             f"{op}: padding must be at most half the kernel size, got padding={padding} for kernel_size={kernel_size}"
         )
+    if pad_value == -numpy.inf and x.dtype.kind in "iub":  # an integer image pads with its lowest value
+        pad_value = numpy.iinfo(x.dtype).min if x.dtype.kind != "b" else False
     cols = _windows(x, (kernel_size, kernel_size), stride, padding, pad_value, op)
     windows = reshape(cols, cols.shape[:-4] + (kernel_size * kernel_size,) + cols.shape[-2:])
     real: Any = True

@@ -145,7 +145,8 @@ class LogSumExp(Function):
 class Softmax(Function):
     """y = exp(x) / sum(exp(x)) along ``axes``;  vjp: gx = y * (gy - sum(gy * y)).
 
-    An empty axis gives an empty result; a row of -inf (or holding +inf) gives NaN, as in PyTorch.
+    An empty axis gives an empty result. A row of -inf gives NaN (0/0), as in PyTorch; in a row
+    holding +inf, the +inf entries give NaN (inf/inf) and the finite ones 0 (PyTorch: all NaN).
     """
 
     __slots__ = ("axes",)
@@ -168,7 +169,8 @@ class Softmax(Function):
 class LogSoftmax(Function):
     """y = x - logsumexp(x) along ``axes``;  vjp: gx = gy - exp(y) * sum(gy).
 
-    An empty axis gives an empty result; a row of -inf (or holding +inf) gives NaN, as in PyTorch.
+    An empty axis gives an empty result. A row of -inf gives NaN, as in PyTorch; in a row holding
+    +inf, the +inf entries give NaN (inf - inf) and the finite ones -inf (PyTorch: all NaN).
     """
 
     __slots__ = ("axes",)
