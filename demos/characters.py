@@ -43,19 +43,19 @@ class CharacterSet:
         return self.images.shape[1]
 
     def episodes(
-        self, rng: np.random.Generator, tasks: int, ways: int, shots: int, queries: int
+        self, rng: np.random.Generator, tasks: int, ways: int, shots: int, queries: int, flags: str = "--queries"
     ) -> tuple[np.ndarray, ...]:
         """``tasks`` N-way episodes: support [T, N*K, 1, 28, 28] and query [T, N*Q, ...] with labels.
 
         Each episode draws N classes and, for each, K + Q distinct examples; labels 0..N-1 are
-        assigned in a random order per episode.
+        assigned in a random order per episode. ``flags`` names the option that set Q, for errors.
         """
         if ways > self.classes:
             raise DemoError(f"{ways}-way episodes need {ways} classes, the {self.name} split has {self.classes}")
         if shots + queries > self.examples:
             raise DemoError(
                 f"K = {shots} support + {queries} query examples per class, but the {self.name} split has "
-                f"only {self.examples} examples per class; lower --shots or --queries"
+                f"only {self.examples} examples per class; lower --shots or {flags}"
             )
         xs, xq = [], []
         for _ in range(tasks):
@@ -130,6 +130,12 @@ def generated_splits(
 # ---- Omniglot -------------------------------------------------------------------------------------
 
 
+def character_folders(root: Path) -> list[Path]:
+    """The character folders of an Omniglot root, checked against the standard layout (quick: it lists
+    folders, it reads no image), so that a wrong folder is refused before any work."""
+    return _character_folders(root)
+
+
 def _character_folders(root: Path) -> list[Path]:
     folders = []
     for part in ("images_background", "images_evaluation"):
@@ -155,9 +161,12 @@ def _load_character(folder: Path) -> np.ndarray:
         raise DemoError(f"{folder} has no .png drawings")
     images = []
     for f in files:
-        with Image.open(f) as im:
-            grey = im.convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
-            images.append(1.0 - np.asarray(grey, dtype=np.float32) / 255.0)  # strokes bright
+        try:
+            with Image.open(f) as im:
+                grey = im.convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+        except (OSError, ValueError) as exc:  # a truncated or corrupt file, or one that is no image
+            raise DemoError(f"{f}: cannot read this drawing ({type(exc).__name__}: {exc})") from None
+        images.append(1.0 - np.asarray(grey, dtype=np.float32) / 255.0)  # strokes bright
     return np.stack(images)[:, None]
 
 
@@ -171,6 +180,9 @@ def omniglot_splits(
     order = np.random.default_rng(seed).permutation(len(folders))
     characters = [_load_character(folders[i]) for i in order]
     examples = min(c.shape[0] for c in characters)
+    if examples < max(c.shape[0] for c in characters):
+        short = sum(c.shape[0] == examples for c in characters)
+        print(f"note: {short} Omniglot characters have only {examples} drawings, so every class keeps {examples}")
     images = np.stack([c[:examples] for c in characters])
 
     def with_rotations(split: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ import math
 import os
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,18 +40,45 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
         return error.status
     except KeyboardInterrupt:
         print(
-            "interrupted: checkpoints and results are written whole or not at all; run the same command with "
-            "--resume to go on (finished training is not repeated)",
+            "interrupted outside training: every file written so far is complete (each is written whole or "
+            "not at all); finished training is in the checkpoints, which --resume continues",
             file=sys.stderr,
         )
         return Interrupted.status
+    except (MemoryError, OverflowError) as exc:  # sizes the machine cannot hold
+        print(f"error: not enough memory for these sizes ({type(exc).__name__}: {exc}); lower them", file=sys.stderr)
+        return DemoError.status
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as it is written, and every option's default in --help."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, with its errors (an unknown flag, a value that is not a number) as one-line DemoErrors."""
+    """argparse, with its errors (an unknown flag, a value that is not a number) as one-line DemoErrors,
+    and every default shown in --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         raise DemoError(message)
+
+
+def path_argument(text: str) -> Path:
+    """An argparse type for paths: an empty string is refused (it would silently mean this folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return Path(text)
+
+
+def explicit_flags(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """The destinations of the options given on the command line (not left at their defaults)."""
+    unset = object()
+    probe = argparse.Namespace(**{action.dest: unset for action in parser._actions})
+    parser.parse_args(argv, namespace=probe)
+    return {dest for dest, value in vars(probe).items() if value is not unset}
 
 
 def check_at_least(args: argparse.Namespace, minimum: int, *names: str) -> None:
@@ -71,16 +97,40 @@ def check_positive(args: argparse.Namespace, *names: str) -> None:
             raise DemoError(f"--{name.replace('_', '-')} must be a finite number > 0, got {value}")
 
 
-def check_out_folder(path: Path, flag: str = "--out") -> None:
-    """``path`` must be a folder, or a place where one can be made: refuse a file, or no write access."""
+def prepare_out(path: Path, folders: Iterable[str] = (), files: Iterable[str] = (), flag: str = "--out") -> None:
+    """Make the output folder now, before any work, and check that the ``folders`` and ``files`` to be
+    written inside it can be: a file where a folder goes (or a folder where a file goes) is refused."""
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         what = "is a file" if existing == path else f"is inside {existing}, which is a file"
         raise DemoError(f"{flag} {path} {what}; give a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise DemoError(f"{flag} {path}: no permission to write in {existing}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".tinymeta-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DemoError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+    for name in folders:
+        if (path / name).exists() and not (path / name).is_dir():
+            raise DemoError(f"{flag} {path}: {path / name} is a file, but the demo writes a folder there")
+    for name in files:
+        if (path / name).is_dir():
+            raise DemoError(f"{flag} {path}: {path / name} is a folder, but the demo writes a file there")
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """Refuse, before any work, sizes whose arrays would not fit in this machine's memory."""
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX machine: let the allocation decide
+        return
+    if nbytes > available:
+        raise DemoError(
+            f"{what} would need {nbytes / 1e9:.3g} GB of memory, more than this machine's {available / 1e9:.3g} GB"
+        )
 
 
 def use_device(device: str) -> None:
@@ -137,13 +187,27 @@ def to_host(params: dict[str, tm.Tensor]) -> dict[str, np.ndarray]:
     return {n: p.numpy() for n, p in params.items()}
 
 
-def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-    """Write arrays and a JSON-able ``info`` dict atomically: a crash never leaves half a file."""
+def _atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` whole or not at all: into a temporary file renamed over it at the end, which an
+    interruption (Ctrl-C, an error) removes instead of leaving behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, __info__=np.array(json.dumps(info)), **arrays)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+    """Arrays and a JSON-able ``info`` dict, written atomically: a crash never leaves half a file."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, __info__=np.array(json.dumps(info)), **arrays)
+
+    _atomically(path, write)
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -160,16 +224,29 @@ def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return arrays, info
 
 
-def check_architecture(path: Path, arrays: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]]) -> None:
-    """The checkpoint's parameter shapes must be the model's: else say which differs."""
-    for name, shape in expected.items():
+def checkpoint_iteration(path: Path) -> int | None:
+    """The iteration a readable checkpoint holds, else None."""
+    try:
+        iteration = load_checkpoint(path)[1].get("iteration")
+    except DemoError:
+        return None
+    return iteration if type(iteration) is int else None
+
+
+def check_architecture(path: Path, arrays: dict[str, np.ndarray], expected: dict[str, tm.Tensor]) -> None:
+    """The checkpoint's parameters must be the model's: the same names, shapes and dtypes, and finite."""
+    for name, like in expected.items():
         if name not in arrays:
             raise DemoError(f"{path} was saved from another architecture: it has no parameter {name!r}")
-        if arrays[name].shape != tuple(shape):
+        if arrays[name].shape != like.shape:
             raise DemoError(
                 f"{path} was saved from another architecture: {name} has shape {arrays[name].shape}, "
-                f"this model needs {tuple(shape)}"
+                f"this model needs {like.shape}"
             )
+        if arrays[name].dtype != like.dtype:
+            raise DemoError(f"{path}: {name} is {arrays[name].dtype}, this run's model is {like.dtype} (see --dtype)")
+        if not np.isfinite(arrays[name]).all():
+            raise DemoError(f"{path}: {name} holds NaN or inf: the run had diverged before this checkpoint was saved")
 
 
 def save_training_state(
@@ -193,16 +270,16 @@ def save_training_state(
 
 
 def saved_history(path: Path) -> dict:
-    """The history a checkpoint carries ({} for a checkpoint written before histories were kept)."""
+    """The history a checkpoint carries (validation curve, running loss...; {} if it has none)."""
     history = load_checkpoint(path)[1].get("history", {})
     return history if isinstance(history, dict) else {}
 
 
 def load_params(path: Path, template: dict[str, tm.Tensor]) -> tuple[dict[str, tm.Tensor], dict[str, Any]]:
-    """The meta-parameters of a checkpoint, checked against ``template``'s names and shapes."""
+    """The meta-parameters of a checkpoint, checked against ``template``: names, shapes, dtypes, finite."""
     arrays, info = load_checkpoint(path)
     params = {n[len("param/") :]: a for n, a in arrays.items() if n.startswith("param/")}
-    check_architecture(path, params, {n: p.shape for n, p in template.items()})
+    check_architecture(path, params, template)
     extra = sorted(set(params) - set(template))
     if extra:
         raise DemoError(f"{path} was saved from another architecture: it has extra parameters {extra}")
@@ -211,47 +288,68 @@ def load_params(path: Path, template: dict[str, tm.Tensor]) -> tuple[dict[str, t
 
 def restore_training_state(
     path: Path, template: dict[str, tm.Tensor], info: dict
-) -> tuple[dict[str, tm.Tensor], dict, np.random.Generator, int]:
-    """The inverse of save_training_state; the run's settings in ``info`` must match the checkpoint's
-    (every setting that differs is named), and every entry must be there and well formed."""
-    theta, saved = load_params(path, template)
-    differ = [
-        f"{key}={saved[key]!r} (this run: {value!r})"
-        for key, value in info.items()
-        if key in saved and saved[key] != value
-    ]
+) -> tuple[dict[str, tm.Tensor], dict, np.random.Generator, int, dict]:
+    """The inverse of save_training_state: (θ, Adam's state, the data RNG, the iteration, the history).
+
+    The run's settings in ``info`` must be recorded in the checkpoint and equal (every setting that
+    differs is named, before the parameters are looked at), and every entry must be well formed.
+    """
+    arrays, saved = load_checkpoint(path)
+    missing = [key for key in info if key not in saved]
+    if missing:
+        raise DemoError(
+            f"{path} does not record the settings {missing}, so this run cannot be checked against it: start a "
+            "new run (--overwrite, or another --out)"
+        )
+    differ = [f"{key}={saved[key]!r} (this run: {value!r})" for key, value in info.items() if saved[key] != value]
     if differ:
         raise DemoError(
             f"--resume: {path} was saved by a run with other settings: {'; '.join(differ)}. Rerun with the "
             "checkpoint's settings, or give another --out to start a new run"
         )
-    arrays, _ = load_checkpoint(path)
-    missing = [f"{kind}/{n}" for kind in ("adam_m", "adam_v") for n in theta if f"{kind}/{n}" not in arrays]
-    missing += [key for key in ("iteration", "adam_step", "rng") if key not in saved]
-    if missing:
-        raise DemoError(f"{path} cannot be resumed: it has no {', '.join(missing)}")
+    theta, _ = load_params(path, template)
+    absent = [f"{kind}/{n}" for kind in ("adam_m", "adam_v") for n in theta if f"{kind}/{n}" not in arrays]
+    absent += [key for key in ("iteration", "adam_step", "rng") if key not in saved]
+    if absent:
+        raise DemoError(f"{path} cannot be resumed: it has no {', '.join(absent)}")
     for kind in ("adam_m", "adam_v"):
         for n, p in theta.items():
-            if arrays[f"{kind}/{n}"].shape != p.shape:
+            moment = arrays[f"{kind}/{n}"]
+            if moment.shape != p.shape or moment.dtype != p.dtype or not np.isfinite(moment).all():
                 raise DemoError(
-                    f"{path} cannot be resumed: {kind}/{n} has shape {arrays[f'{kind}/{n}'].shape}, not {p.shape}"
+                    f"{path} cannot be resumed: {kind}/{n} is {moment.dtype} {moment.shape} (needs {p.dtype} "
+                    f"{p.shape}, finite)"
                 )
     state = {
         "step": saved["adam_step"],
         "m": {n: tm.tensor(arrays[f"adam_m/{n}"]).data for n in theta},
         "v": {n: tm.tensor(arrays[f"adam_v/{n}"]).data for n in theta},
     }
+    counts = [saved["iteration"], saved["adam_step"]]
+    if any(type(c) is not int or c < 0 for c in counts) or not isinstance(saved.get("history", {}), dict):
+        raise DemoError(f"{path} cannot be resumed: its iteration, optimiser step or history is malformed")
     rng = np.random.default_rng()
     try:
-        iteration, step = int(saved["iteration"]), int(saved["adam_step"])
-        if iteration < 0 or step < 0:
-            raise ValueError("a negative count")
         rng.bit_generator.state = saved["rng"]
     except Exception as exc:
+        raise DemoError(f"{path} cannot be resumed: its random state is malformed ({exc})") from None
+    return theta, state, rng, saved["iteration"], saved.get("history", {})
+
+
+def check_start(path: Path, template: dict[str, tm.Tensor], info: dict, args: Any) -> None:
+    """Before any work: a checkpoint already at ``path`` is either resumed (--resume: it is checked now,
+    settings and all), or replaced (--overwrite), or the run is refused, so that no earlier run is
+    silently lost."""
+    if not path.exists():
+        return
+    if args.resume:
+        restore_training_state(path, template, info)
+    elif not getattr(args, "overwrite", False):
+        held = checkpoint_iteration(path)
         raise DemoError(
-            f"{path} cannot be resumed: its iteration, optimiser step or random state is malformed ({exc})"
-        ) from None
-    return theta, state, rng, iteration
+            f"{path} holds a run already{f' (iteration {held})' if held is not None else ''}: pass --resume to "
+            "continue it, --overwrite to start over, or give another --out"
+        )
 
 
 def meta_train(
@@ -263,46 +361,57 @@ def meta_train(
     args: Any,
     callback: Callable[[int, dict[str, tm.Tensor], float], str | None] | None = None,
     history: dict | None = None,
+    base_loss: Callable[[dict[str, tm.Tensor]], float] | None = None,
+    inner: str | None = None,
 ) -> tuple[dict[str, tm.Tensor], int]:
     """The outer loop every demo shares: Adam on ``step``'s gradients up to ``args.iterations``
     (clipped to a joint norm of ``args.clip_grad_norm`` when that is set).
 
     ``step(theta, rng)`` samples a meta-batch with ``rng`` and returns (loss, gradients). Every
     ``args.checkpoint_every`` iterations ``callback(iteration, theta, running_loss)`` runs (it may
-    return text for the progress bar), then a checkpoint is written atomically, with ``history`` (a
+    return text for the progress bar), then a checkpoint is written atomically with ``history`` (a
     JSON-able dict the callback may fill, such as a validation curve). With ``args.resume`` the run
-    continues from the checkpoint exactly (same parameters, optimiser moments, data stream and running
-    loss as a run that never stopped); the caller restores its history with :func:`saved_history`.
-    A loss or gradient that overflows stops the run with the likely cause; Ctrl-C stops it saying
-    which checkpoint to resume from. Returns θ and the number of iterations done.
+    continues from the checkpoint exactly (same parameters, optimiser moments, data stream, running
+    loss and history as a run that never stopped). A loss or gradient that overflows stops the run
+    with its likely cause, told apart by ``base_loss(theta)``, the loss of θ before any adaptation:
+    θ itself blown up (the outer loop, --meta-lr) or sound (the inner loop, the flag ``inner`` names;
+    None for a method without one). Ctrl-C stops it saying which checkpoint to resume from.
+    Returns θ and the number of iterations done.
     """
     history = {} if history is None else history
     adam = nn.Adam(lr=args.meta_lr)
     state = adam.init(theta)
     rng = np.random.default_rng(args.seed)
-    start, saved_at, running = 0, None, None
+    start, running = 0, None
     if args.resume and path.is_file():
-        theta, state, rng, start = restore_training_state(path, theta, info)
-        saved_at, running = start, history.get("running_loss")
+        theta, state, rng, start, saved = restore_training_state(path, theta, info)
+        for key, value in saved.items():
+            history.setdefault(key, value)
+        running = history.get("running_loss")
         print(f"{name}: resumed from {path} at iteration {start}")
     elif args.resume:
         print(f"{name}: no checkpoint at {path} to resume from: starting from iteration 0")
     if start >= args.iterations:
         print(f"{name}: already trained for {start} iterations (>= --iterations {args.iterations})")
         return theta, start
+    with np.errstate(all="ignore"):  # overflow is caught below, in one line, not warned about per op
+        reference = base_loss(theta) if base_loss is not None else None
+    first_loss = None
     bar = progress(range(start, args.iterations), args.iterations, start, name, not args.no_progress)
-    norms: deque[float] = deque(maxlen=200)  # recent meta-gradient norms, to diagnose a divergence
     note, it = "", start
     try:
         for it in bar:
-            loss, grads = step(theta, rng)
-            norm = math.sqrt(sum(float((g.data * g.data).sum()) for g in grads.values()))
+            with np.errstate(all="ignore"):
+                loss, grads = step(theta, rng)
+                norm = math.sqrt(
+                    sum(float(np.square(backend.to_numpy(g.data), dtype=np.float64).sum()) for g in grads.values())
+                )
             if not (math.isfinite(loss) and math.isfinite(norm)):
-                raise DemoError(_divergence(name, it, loss, norm, norms, path, saved_at, args))
-            norms.append(norm)
+                raise DemoError(_divergence(name, it, loss, norm, theta, base_loss, reference, inner, path, args))
             if getattr(args, "clip_grad_norm", None):
                 grads, _ = nn.clip_grad_norm(grads, args.clip_grad_norm)
             theta, state = adam.step(theta, grads, state)
+            first_loss = loss if first_loss is None else first_loss
             running = loss if running is None else 0.98 * running + 0.02 * loss
             last = it + 1 == args.iterations
             if (it + 1) % args.checkpoint_every == 0 or last:
@@ -310,46 +419,72 @@ def meta_train(
                     note = callback(it + 1, theta, running) or ""
                 history["running_loss"] = running
                 save_training_state(path, theta, state, rng, it + 1, info, history)
-                saved_at = it + 1
             if (it + 1) % 10 == 0 or last:
                 bar.set_postfix_str(f"meta-loss {running:.3f} {note}")
     except KeyboardInterrupt:
         bar.close()
-        if saved_at is None:
+        held = checkpoint_iteration(path) if path.is_file() else None
+        if held is None:
             raise Interrupted(
-                f"{name} stopped at iteration {it}, before its first checkpoint (every --checkpoint-every "
-                f"{args.checkpoint_every} iterations): nothing to resume from; run the command again to start over"
+                f"{name} stopped at iteration {it}, before its first checkpoint: nothing to resume from; run the "
+                "command again to start over"
             ) from None
         raise Interrupted(
-            f"{name} stopped at iteration {it}; {path} holds iteration {saved_at}: run the same command with "
+            f"{name} stopped at iteration {it}; {path} holds iteration {held}: run the same command with "
             "--resume to continue from there, exactly as if it had not stopped"
         ) from None
     bar.close()
+    if first_loss is not None and running > 10 * first_loss:
+        print(
+            f"warning: {name}'s meta-loss grew from {first_loss:.3g} to {running:.3g} during training: it did not "
+            f"learn; lower --meta-lr (now {args.meta_lr:g}){f' or {inner}' if inner else ''}",
+            file=sys.stderr,
+        )
     return theta, args.iterations
 
 
 def _divergence(
-    name: str, it: int, loss: float, norm: float, norms: deque, path: Path, saved_at: int | None, args: Any
+    name: str,
+    it: int,
+    loss: float,
+    norm: float,
+    theta: dict[str, tm.Tensor],
+    base_loss: Callable[[dict[str, tm.Tensor]], float] | None,
+    reference: float | None,
+    inner: str | None,
+    path: Path,
+    args: Any,
 ) -> str:
     """One line: where the run diverged, the likely cause, and which checkpoint (if any) is intact."""
     what = f"the meta-loss became {loss}" if not math.isfinite(loss) else f"the meta-gradient norm became {norm}"
-    typical = float(np.median(norms)) if norms else None
-    if typical is not None and len(norms) >= 20 and max(list(norms)[-10:]) > 100 * typical:
+    outer = f"lower --meta-lr (now {args.meta_lr:g}) or set --clip-grad-norm"
+    with np.errstate(all="ignore"):
+        finite = all(np.isfinite(backend.to_numpy(p.data)).all() for p in theta.values())
+        before = base_loss(theta) if base_loss is not None and finite else None
+    if not finite:
+        cause = f"the last update made the meta-parameters overflow: the outer loop is unstable; {outer}"
+    elif before is not None and reference is not None and not before <= 1e3 * max(reference, 1e-12):
         cause = (
-            f"the meta-gradient norm grew from a typical {typical:.3g} to {max(list(norms)[-10:]):.3g} just before: "
-            f"the outer loop is unstable; lower --meta-lr (now {args.meta_lr:g}) or set --clip-grad-norm"
+            f"the meta-parameters themselves blew up (their loss before adaptation is {before:.3g}, it was "
+            f"{reference:.3g} at the start): the outer loop is unstable; {outer}"
+        )
+    elif inner is not None:
+        sound = f" (their loss before adaptation is {before:.3g})" if before is not None else ""
+        cause = (
+            f"the meta-parameters are sound{sound}, so the inner loop overshot on some task: lower {inner} or set "
+            "--clip-grad-norm"
         )
     else:
-        cause = (
-            "the meta-gradients were ordinary until then, so an inner loop overshot on some task: lower "
-            f"--inner-lr (now {args.inner_lr:g}) or set --clip-grad-norm"
+        cause = f"the training is unstable; {outer}"
+    held = checkpoint_iteration(path) if path.is_file() else None
+    if held is not None:
+        kept = (
+            f"the last checkpoint, {path} (iteration {held}), is intact, but --resume needs the same settings: "
+            "start a new run (--overwrite, or another --out) with the lower value"
         )
-    kept = (
-        f"the last checkpoint, {path} (iteration {saved_at}), is intact, but --resume needs the same settings: "
-        "start a new run (another --out) with the lower value"
-        if saved_at is not None
-        else f"no checkpoint was written yet (the first comes at iteration {args.checkpoint_every})"
-    )
+    else:
+        first = min(args.checkpoint_every * (it // args.checkpoint_every + 1), args.iterations)
+        kept = f"no checkpoint was written yet (the first would have come at iteration {first})"
     return f"{name}: {what} at iteration {it}; likely cause: {cause}. {kept}"
 
 
@@ -361,20 +496,17 @@ def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    _atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    _atomically(path, write)
 
 
 def pyplot() -> Any:

@@ -88,24 +88,38 @@ def accuracy_after_fine_tuning(
     return float(mean), float(ci)
 
 
-# The settings a run is trained with: a checkpoint records them, --resume must match them, and
-# --eval-only takes them from the checkpoint.
+# The settings a run is trained with: a checkpoint records them and --resume must match them.
 TRAINING_SETTINGS = (
     "algo", "dtype", "ways", "shots", "queries", "filters", "meta_batch", "seed", "inner_lr", "inner_steps", "meta_lr",
     "clip_grad_norm", "classes", "eval_queries", "eval_steps", "val_episodes",
 )  # fmt: skip
-MODEL_SETTINGS = ("algo", "dtype", "ways", "shots", "filters", "inner_lr", "inner_steps")  # what --eval-only adopts
+# What --eval-only takes from the checkpoint: the model and how it adapts (a flag that says otherwise is
+# an error), and how it was evaluated (a flag given explicitly may change that).
+MODEL_SETTINGS = {
+    "algo": lambda v: v in ALGORITHMS,
+    "dtype": lambda v: v in ("float32", "float64"),
+    "ways": lambda v: type(v) is int and v >= 2,
+    "shots": lambda v: type(v) is int and v >= 1,
+    "filters": lambda v: type(v) is int and v >= 1,
+    "inner_lr": lambda v: type(v) in (int, float) and 0 < v < float("inf"),
+    "inner_steps": lambda v: type(v) is int and v >= 1,
+    "seed": lambda v: type(v) is int and v >= 0,
+    "classes": lambda v: isinstance(v, list) and len(v) == 3 and all(type(c) is int and c >= 1 for c in v),
+}
+EVALUATION_SETTINGS = {
+    "eval_steps": lambda v: type(v) is int and v >= 0,
+    "eval_queries": lambda v: type(v) is int and v >= 1,
+}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = common.ArgumentParser(
         prog="python -m demos.fewshot",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
     )
     parser.add_argument("--algo", choices=ALGORITHMS, default="maml")
-    parser.add_argument("--omniglot", type=Path, metavar="PATH", help="read Omniglot from this folder")
+    parser.add_argument("--omniglot", type=common.path_argument, metavar="PATH", help="read Omniglot from this folder")
     parser.add_argument("--ways", type=int, default=5, help="N classes per episode")
     parser.add_argument("--shots", type=int, default=1, help="K support images per class")
     parser.add_argument("--queries", type=int, default=5, help="query images per class in meta-training")
@@ -120,86 +134,146 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-episodes", type=int, default=600)
     parser.add_argument("--val-episodes", type=int, default=40, help="episodes per validation point")
     parser.add_argument("--classes", type=int, nargs=3, default=[1000, 100, 300], metavar=("TRAIN", "VAL", "TEST"))
-    parser.add_argument(
-        "--paper", action="store_true", help="the paper's filters, meta-batch, iterations (flags given win)"
-    )
+    paper = ", ".join(f"--{k.replace('_', '-')} {v:,}" for k, v in PAPER.items())
+    parser.add_argument("--paper", action="store_true", help=f"the paper's setting: {paper} (flags given win)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    parser.add_argument("--out", type=Path, default=Path("runs/fewshot"))
+    parser.add_argument("--out", type=common.path_argument, default=Path("runs/fewshot"))
     parser.add_argument("--clip-grad-norm", type=float, default=None, help="clip meta-gradients to this norm")
     parser.add_argument("--checkpoint-every", type=int, default=100)
-    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="continue the run from its checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="start over, replacing a checkpoint in --out")
     parser.add_argument(
-        "--eval-only", type=Path, metavar="CHECKPOINT", help="evaluate a checkpoint with its own settings"
+        "--eval-only", type=common.path_argument, metavar="CHECKPOINT", help="evaluate a checkpoint as it was trained"
     )
     parser.add_argument("--no-progress", action="store_true")
     if parser.parse_args(argv).paper:  # the paper's values become the defaults: flags given explicitly still win
         parser.set_defaults(**PAPER)
     args = parser.parse_args(argv)
-    if args.eval_only is not None:
-        adopt_checkpoint_settings(args)
+    args.adopted = adopt_checkpoint_settings(args, common.explicit_flags(parser, argv)) if args.eval_only else {}
     common.check_at_least(args, 1, "shots", "queries", "eval_queries", "filters", "meta_batch", "iterations",
                           "inner_steps", "eval_episodes", "val_episodes", "checkpoint_every")  # fmt: skip
     common.check_at_least(args, 2, "ways")
     common.check_at_least(args, 0, "eval_steps", "seed")
     common.check_positive(args, "inner_lr", "meta_lr", "clip_grad_norm")
+    if args.resume and args.overwrite:
+        raise common.DemoError("--resume and --overwrite contradict each other: choose one")
     for split, count in zip(("train", "validation", "test"), args.classes):
         if count < args.ways:
             raise common.DemoError(f"--classes: the {split} split has {count} classes, fewer than --ways {args.ways}")
-    if args.omniglot is None and args.shots + max(args.queries, args.eval_queries) > characters.EXAMPLES:
-        raise common.DemoError(
-            f"K = {args.shots} support + {max(args.queries, args.eval_queries)} query examples per class, but "
-            f"generated classes have only {characters.EXAMPLES} examples per class; lower --shots or --(eval-)queries"
-        )
-    if args.omniglot is not None and not args.omniglot.is_dir():
+    if args.omniglot is None:
+        if args.shots + max(args.queries, args.eval_queries) > characters.EXAMPLES:
+            raise common.DemoError(
+                f"K = {args.shots} support + {max(args.queries, args.eval_queries)} query examples per class, but "
+                f"generated classes have only {characters.EXAMPLES} examples per class; lower --shots or "
+                "--(eval-)queries"
+            )
+        images = sum(args.classes) * characters.EXAMPLES * characters.SIZE**2 * 4
+        common.check_memory(2 * images, f"--classes {' '.join(map(str, args.classes))} (generated images)")
+    elif not args.omniglot.is_dir():
         raise common.DemoError(f"--omniglot {args.omniglot} is not a folder")
-    common.check_out_folder(args.out)
+    else:
+        characters.character_folders(args.omniglot)  # the layout, checked before any work
+    name = f"{args.algo}_{args.ways}way{args.shots}shot"
+    common.prepare_out(
+        args.out,
+        folders=("results", "checkpoints"),
+        files=(f"results/{name}.json", f"checkpoints/{name}.npz", f"{name}_curves.png"),
+    )
     return args
 
 
-def adopt_checkpoint_settings(args: argparse.Namespace) -> None:
+def adopt_checkpoint_settings(args: argparse.Namespace, explicit: set[str]) -> dict[str, Any]:
     """--eval-only evaluates a checkpoint as it was trained: its algorithm, inner step size and steps,
-    N-way K-shot, filters and dtype (as the sinusoid demo does)."""
-    info = common.load_checkpoint(args.eval_only)[1]
+    N-way K-shot, filters, dtype, seed and classes (the data), its data source, and by default its
+    evaluation settings. A flag given explicitly that contradicts the model's settings is an error;
+    a recorded value that is not a valid setting means the file is damaged."""
+    path = args.eval_only
+    info = common.load_checkpoint(path)[1]
     if info.get("algo") not in ALGORITHMS:
-        raise common.DemoError(f"{args.eval_only} is not a few-shot checkpoint (algorithm {info.get('algo')!r})")
-    adopted = {key: info[key] for key in MODEL_SETTINGS if key in info}
-    for key, value in adopted.items():
-        setattr(args, key, value)
-    print(
-        f"{args.eval_only}: evaluating with its training settings " + ", ".join(f"{k}={v}" for k, v in adopted.items())
+        raise common.DemoError(f"{path} is not a few-shot checkpoint (algorithm {info.get('algo')!r})")
+    adopted, conflicts = {}, []
+    for key, valid in {**MODEL_SETTINGS, **EVALUATION_SETTINGS}.items():
+        if key not in info:
+            continue
+        if not valid(info[key]):
+            raise common.DemoError(
+                f"{path} records {key}={info[key]!r}, which is not a valid setting: the file is damaged"
+            )
+        if key in explicit and getattr(args, key) != info[key]:
+            if key in MODEL_SETTINGS:
+                conflicts.append(f"--{key.replace('_', '-')} {getattr(args, key)} (the checkpoint: {info[key]})")
+            continue
+        adopted[key] = info[key]
+        setattr(args, key, info[key])
+    data = info.get("data", "generated")
+    if args.omniglot is None and data != "generated":
+        if not Path(data).is_dir():
+            raise common.DemoError(
+                f"{path} was trained on Omniglot from {data}, which is not a folder here: pass --omniglot PATH"
+            )
+        args.omniglot = Path(data)
+    elif args.omniglot is not None and data == "generated":
+        conflicts.append(f"--omniglot {args.omniglot} (the checkpoint: generated characters)")
+    if conflicts:
+        raise common.DemoError(f"--eval-only {path} was trained otherwise: {'; '.join(conflicts)}; drop those flags")
+    return adopted
+
+
+def check_history(path: Path, history: dict) -> dict:
+    """A checkpoint's training record, checked: a validation curve of numbers, an accuracy or None."""
+    curves = history.get("curves", [])
+    keys = ("iteration", "meta_loss", "val_accuracy", "val_ci95")
+    numbers = (int, float)
+    well_formed = isinstance(curves, list) and all(
+        isinstance(c, dict) and all(type(c.get(k)) in numbers for k in keys) for c in curves
     )
+    for key in ("untrained_test_accuracy", "untrained_test_ci95"):
+        well_formed = well_formed and (history.get(key) is None or type(history.get(key)) in numbers)
+    if not well_formed:
+        raise common.DemoError(f"{path}: its training record (validation curve, accuracy before training) is malformed")
+    return history
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     common.use_device(args.device)
-    if not args.paper and args.omniglot is None and args.eval_only is None:
-        print(
-            f"CPU defaults: {args.filters} filters, meta-batch {args.meta_batch}, {args.iterations} iterations "
-            "(the paper: 64, 32, 40,000; --paper sets them)"
-        )
-    data = load_data(args)
-    for split, queries in (("train", args.queries), ("validation", args.eval_queries), ("test", args.eval_queries)):
-        # fail now, not after training, if an episode asks for more classes or images than there are
-        data[split].episodes(np.random.default_rng(0), 1, args.ways, args.shots, queries)
     model = nn.Conv4(n_way=args.ways, filters=args.filters, dtype=args.dtype)
     algorithm = make_algorithm(args.algo, model, args)
     out, name = args.out, f"{args.algo}_{args.ways}way{args.shots}shot"
     path = out / "checkpoints" / f"{name}.npz"
-
-    if args.eval_only is not None:
-        theta, info = common.load_params(args.eval_only, algorithm.init(model.init(0)))
-        done = int(info.get("iteration", 0))
-        history = info.get("history") or earlier_record(out / "results" / f"{name}.json", done)
+    info = {key: getattr(args, key) for key in TRAINING_SETTINGS}
+    info["data"] = str(args.omniglot or "generated")
+    init = algorithm.init(model.init(args.seed))
+    if args.eval_only is not None:  # everything about the checkpoint is checked before the data is made
+        theta, recorded = common.load_params(args.eval_only, init)
+        done = recorded.get("iteration")
+        if type(done) is not int or done < 0:
+            raise common.DemoError(f"{args.eval_only} records iteration={done!r}, not a count: the file is damaged")
+        history = check_history(
+            args.eval_only, recorded.get("history") or earlier_record(out / "results" / f"{name}.json", done)
+        )
+        shown = ", ".join(f"{k}={v}" for k, v in args.adopted.items())
+        print(f"{args.eval_only}: evaluating with its training settings ({shown})")
     else:
-        info = {key: getattr(args, key) for key in TRAINING_SETTINGS}
-        info["data"] = str(args.omniglot or "generated")
-        history = common.saved_history(path) if args.resume and path.is_file() else {}
+        common.check_start(path, init, info, args)
+        history = check_history(path, common.saved_history(path)) if args.resume and path.is_file() else {}
+        print(
+            f"{args.filters} filters, meta-batch {args.meta_batch}, {args.iterations:,} iterations "
+            "(the paper: 64, 32 and 40,000, which --paper sets)"
+        )
+    data = load_data(args)
+    queries = {"train": (args.queries, "--queries"), "validation": (args.eval_queries, "--eval-queries")}
+    queries["test"] = queries["validation"]
+    for split, (count, flag) in queries.items():
+        # fail now, not after training, if an episode asks for more classes or images than there are
+        data[split].episodes(np.random.default_rng(0), 1, args.ways, args.shots, count, flag)
+
+    if args.eval_only is None:
         if history.get("untrained_test_accuracy") is None:
             untrained = accuracy_after_fine_tuning(
-                algorithm, model, algorithm.init(model.init(args.seed)), data["test"], args, args.eval_episodes, 12345
+                algorithm, model, init, data["test"], args, args.eval_episodes, 12345
             )
             history["untrained_test_accuracy"], history["untrained_test_ci95"] = untrained
         acc = history["untrained_test_accuracy"]
@@ -217,10 +291,33 @@ def main(argv: list[str] | None = None) -> int:
             curves.append(dict(iteration=iteration, meta_loss=running, val_accuracy=acc, val_ci95=ci))
             return f"val acc {acc:.3f}"
 
-        init = algorithm.init(model.init(args.seed))
-        theta, done = common.meta_train(name, step, init, path, info, args, validate, history)
+        probe = data["train"].episodes(
+            np.random.default_rng(args.seed + 1), args.meta_batch, args.ways, args.shots, args.queries
+        )
 
-    acc, ci = accuracy_after_fine_tuning(algorithm, model, theta, data["test"], args, args.eval_episodes, seed=12345)
+        def base_loss(theta: nn.Params) -> float:
+            """The query loss of θ before any adaptation, on a fixed meta-batch."""
+            start = next(algorithm.fine_tune(theta, probe[0].astype(args.dtype), probe[1], 0))
+            with tm.no_grad():
+                return float(nn.cross_entropy(model(start, probe[2].astype(args.dtype)), probe[3]).numpy().mean())
+
+        theta, done = common.meta_train(
+            name,
+            step,
+            init,
+            path,
+            info,
+            args,
+            validate,
+            history,
+            base_loss,
+            inner=f"--inner-lr (now {args.inner_lr:g})",
+        )
+
+    with np.errstate(all="ignore"):  # a diverged fine-tuning shows in the accuracy, not in warnings
+        acc, ci = accuracy_after_fine_tuning(
+            algorithm, model, theta, data["test"], args, args.eval_episodes, seed=12345
+        )
     chance = 1 / args.ways
     print(
         f"\n{args.algo}, {args.ways}-way {args.shots}-shot, {'Omniglot' if args.omniglot else 'generated characters'}: "
@@ -230,9 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     curves = history.get("curves", [])
     result = dict(
         algo=args.algo, ways=args.ways, shots=args.shots, iterations=done, filters=args.filters,
-        meta_batch=info.get("meta_batch", args.meta_batch), data=str(args.omniglot or "generated"),
-        test_accuracy=acc, test_ci95=ci, untrained_test_accuracy=history.get("untrained_test_accuracy"),
-        episodes=args.eval_episodes, eval_steps=args.eval_steps, curves=curves,
+        meta_batch=info["meta_batch"], data=info["data"], test_accuracy=acc, test_ci95=ci,
+        untrained_test_accuracy=history.get("untrained_test_accuracy"), episodes=args.eval_episodes,
+        eval_steps=args.eval_steps, curves=curves,
     )  # fmt: skip
     common.write_json(out / "results" / f"{name}.json", result)
     plot_curves(out / f"{name}_curves.png", curves, args)
@@ -248,7 +345,7 @@ def earlier_record(path: Path, iterations: int) -> dict:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    if record.get("iterations") != iterations:
+    if not isinstance(record, dict) or record.get("iterations") != iterations:
         return {}
     return {"curves": record.get("curves") or [], "untrained_test_accuracy": record.get("untrained_test_accuracy")}
 

@@ -11,7 +11,6 @@ formed. Plain gradient descent (with the same line search) is run beside it for 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -133,21 +132,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = common.ArgumentParser(
         prog="python -m demos.newton",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
     )
     parser.add_argument("--dim", type=int, default=2, help="number of variables (>= 2)")
     parser.add_argument("--tol", type=float, default=1e-10, help="stop when |grad| <= tol")
     parser.add_argument("--max-iter", type=int, default=200, help="Newton iterations at most")
     parser.add_argument("--gd-max-iter", type=int, default=2000, help="gradient-descent iterations at most")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the PNG of the 2-D paths")
+    parser.add_argument("--out", type=common.path_argument, default=None, help="folder for the PNG of the 2-D paths")
     parser.add_argument("--quiet", action="store_true", help="do not print every Newton iterate")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     args = parser.parse_args(argv)
     common.check_at_least(args, 2, "dim")
     common.check_at_least(args, 1, "max_iter", "gd_max_iter")
     common.check_positive(args, "tol")
+    common.check_memory(64 * 8 * args.dim, f"--dim {args.dim}")  # a few dozen vectors of the dimension
     if args.out is not None:
-        common.check_out_folder(args.out)
+        common.prepare_out(args.out, files=("newton_rosenbrock.png",))
     common.use_device(args.device)
 
     x0 = np.tile([-1.2, 1.0], args.dim // 2 + 1)[: args.dim]
@@ -172,7 +172,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"figure: {path}")
         else:
             print("the path figure is drawn for --dim 2 only")
-    return 0 if newton["converged"] else 1
+    if not newton["converged"]:
+        print(
+            f"Newton-CG did not reach |grad| <= {args.tol:g} in --max-iter {args.max_iter} iterations "
+            f"(|grad| = {newton['grad_norm']:.3g})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Evaluation: 600 new tasks (a fixed evaluation seed), fine-tuned on K = 5, 10, 20
     python -m demos.sinusoid                           # MAML and the pretrained baseline (~2 min)
     python -m demos.sinusoid --algo all --paper        # every algorithm, 70,000 iterations each
     python -m demos.sinusoid --algo metasgd --resume   # continue a run from its checkpoint
+    python -m demos.sinusoid --overwrite               # train again, replacing the checkpoints in --out
     python -m demos.sinusoid --eval-only runs/sinusoid/checkpoints/*.npz   # evaluate, tabulate, plot
 
 Outputs in --out (default runs/sinusoid): checkpoints/<algo>.npz (meta-parameters, optimiser and
@@ -96,10 +97,20 @@ def pretrained_grad(model: nn.MLP, theta: nn.Params, batch: tuple[np.ndarray, ..
 # ---- training with checkpoints -------------------------------------------------------------------
 
 
-def train(algo: str, args: argparse.Namespace, out: Path) -> tuple[nn.Params, Any, nn.MLP, int]:
-    """Meta-train ``algo`` up to ``args.iterations``; returns θ, the algorithm, the model, iterations done."""
+def training_setup(algo: str, args: argparse.Namespace) -> tuple[nn.MLP, Any, nn.Params, dict, Path]:
+    """The model, the algorithm, θ at initialisation, the settings a checkpoint records, its path."""
     model = make_model(algo, args.dtype)
     algorithm = make_algorithm(algo, model, args.inner_lr)
+    info = dict(
+        algo=algo, dtype=args.dtype, seed=args.seed, inner_lr=args.inner_lr, meta_lr=args.meta_lr, k=args.k,
+        meta_batch=args.meta_batch, clip_grad_norm=args.clip_grad_norm,
+    )  # fmt: skip
+    return model, algorithm, algorithm.init(model.init(args.seed)), info, args.out / "checkpoints" / f"{algo}.npz"
+
+
+def train(algo: str, args: argparse.Namespace) -> tuple[nn.Params, Any, nn.MLP, int]:
+    """Meta-train ``algo`` up to ``args.iterations``; returns θ, the algorithm, the model, iterations done."""
+    model, algorithm, theta, info, path = training_setup(algo, args)
 
     def step(theta: nn.Params, rng: np.random.Generator) -> tuple[float, nn.Params]:
         batch = sample_batch(rng, args.meta_batch, args.k, args.dtype)
@@ -107,13 +118,18 @@ def train(algo: str, args: argparse.Namespace, out: Path) -> tuple[nn.Params, An
             return pretrained_grad(model, theta, batch)
         return algorithm.meta_grad(theta, *batch)
 
-    info = dict(
-        algo=algo, dtype=args.dtype, seed=args.seed, inner_lr=args.inner_lr, meta_lr=args.meta_lr, k=args.k,
-        meta_batch=args.meta_batch, clip_grad_norm=args.clip_grad_norm,
-    )  # fmt: skip
-    theta, done = common.meta_train(
-        algo, step, algorithm.init(model.init(args.seed)), out / "checkpoints" / f"{algo}.npz", info, args
+    probe = sample_batch(np.random.default_rng(args.seed + 1), args.meta_batch, args.k, args.dtype)
+
+    def base_loss(theta: nn.Params) -> float:
+        """The query loss of θ before any adaptation (CAVIA's context at zero), on a fixed batch."""
+        start = next(algorithm.fine_tune(theta, probe[0], probe[1], 0))
+        with tm.no_grad():
+            return float(nn.mse_loss(model(start, probe[2]), probe[3]).numpy().mean())
+
+    inner = {"pretrained": None, "cavia": "CAVIA's context step size (1.0, fixed)"}.get(
+        algo, f"--inner-lr (now {args.inner_lr:g})"
     )
+    theta, done = common.meta_train(algo, step, theta, path, info, args, base_loss=base_loss, inner=inner)
     return theta, algorithm, model, done
 
 
@@ -127,12 +143,20 @@ def checkpoint_algorithm(path: Path) -> tuple[str, dict[str, Any]]:
 
 
 def load_for_eval(path: Path, args: argparse.Namespace) -> tuple[str, nn.Params, Any, nn.MLP, int]:
-    """A checkpoint's algorithm, meta-parameters, model and iteration count (its own settings)."""
+    """A checkpoint's algorithm, meta-parameters, model and iteration count, with its own settings
+    (a setting it records that is not valid, or none, is a one-line error: the file is damaged)."""
     algo, info = checkpoint_algorithm(path)
-    model = make_model(algo, info.get("dtype", args.dtype))
-    algorithm = make_algorithm(algo, model, info.get("inner_lr", args.inner_lr))
+    dtype, inner_lr, iteration = info.get("dtype"), info.get("inner_lr"), info.get("iteration")
+    if dtype not in ("float32", "float64"):
+        raise common.DemoError(f"{path} records dtype={dtype!r}, not float32 or float64: the checkpoint is damaged")
+    if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or not 0 < inner_lr < float("inf"):
+        raise common.DemoError(f"{path} records inner_lr={inner_lr!r}, not a step size: the checkpoint is damaged")
+    if type(iteration) is not int or iteration < 0:
+        raise common.DemoError(f"{path} records iteration={iteration!r}, not a count: the checkpoint is damaged")
+    model = make_model(algo, dtype)
+    algorithm = make_algorithm(algo, model, float(inner_lr))
     theta, _ = common.load_params(path, algorithm.init(model.init(0)))
-    return algo, theta, algorithm, model, int(info.get("iteration", 0))
+    return algo, theta, algorithm, model, iteration
 
 
 # ---- evaluation ----------------------------------------------------------------------------------
@@ -174,6 +198,10 @@ def evaluate(theta: nn.Params, algorithm: Any, model: nn.MLP, data: dict[str, An
             "ci95": [float(c) if ok else None for c, ok in zip(ci, finite)],
         }
     return results
+
+
+def _tasks(record: dict[str, Any]) -> int:
+    return record.get("tasks", 600)
 
 
 def _cell(result: dict[str, Any], step: int) -> str:
@@ -219,18 +247,25 @@ def report(out: Path) -> None:
         for step in range(EVAL_STEPS + 1)
     ]
     common.write_csv(out / "results.csv", ["algorithm", "iterations", "K", "steps", "mse", "ci95"], rows)
+    counts = {_tasks(r) for r in found.values()}
+    mixed = len(counts) > 1  # rows evaluated on different numbers of tasks say so in a column of their own
     lines = [
         "| algorithm | iterations | "
+        + ("tasks | " if mixed else "")
         + " | ".join(f"{k}-shot, {s} step{'s' if s > 1 else ''}" for k in SHOTS for s in (1, 10))
         + " |",
-        "|---|---|" + "---|" * (2 * len(SHOTS)),
+        "|---|---|" + ("---|" if mixed else "") + "---|" * (2 * len(SHOTS)),
     ]
     for algo, r in found.items():
         cells = [_cell(r["eval"][str(k)], s) for k in SHOTS for s in (1, 10)]
-        lines.append(f"| {algo} | {r['iterations']:,} | " + " | ".join(cells) + " |")
+        lead = f"| {algo} | {r['iterations']:,} | " + (f"{_tasks(r)} | " if mixed else "")
+        lines.append(lead + " | ".join(cells) + " |")
     table = "\n".join(lines)
-    tasks = next(iter(found.values())).get("tasks", 600)
-    title = f"MSE on {tasks} held-out tasks after fine-tuning on K points (mean ± 1.96·std/√{tasks})"
+    if mixed:
+        title = "MSE on each row's held-out tasks after fine-tuning on K points (mean ± 1.96·std/√tasks)"
+    else:
+        tasks = counts.pop()
+        title = f"MSE on {tasks} held-out tasks after fine-tuning on K points (mean ± 1.96·std/√{tasks})"
     (out / "results.md").write_text(f"# Sinusoid regression: {title}\n\n{table}\n")
     print(f"\n{title}:\n")
     print(table)
@@ -248,7 +283,8 @@ def figures(out: Path, data: dict[str, Any], trained: dict[str, tuple]) -> None:
             ci = np.array([np.nan if c is None else c for c in r["eval"]["10"]["ci95"]])
             ax.errorbar(range(EVAL_STEPS + 1), mse, yerr=ci, marker="o", ms=3, capsize=2, label=algo)
         ax.set_xlabel("number of gradient steps at test time")
-        ax.set_ylabel("mean squared error (600 tasks)")
+        counts = sorted({_tasks(r) for r in found.values()})
+        ax.set_ylabel(f"mean squared error ({' / '.join(map(str, counts))} tasks)")
         ax.set_title("Sinusoid, K = 10 (cf. Finn et al. 2017, Figure 3)")
         ax.set_yscale("log")
         ax.set_ylim(top=10)  # a curve that diverges leaves through the top (its numbers are in results.md)
@@ -259,6 +295,9 @@ def figures(out: Path, data: dict[str, Any], trained: dict[str, tuple]) -> None:
     shown = [a for a in ("maml", "pretrained") if a in trained] or list(trained)[:2]
     if not shown:
         return
+    # Figure 2 of the paper is MAML beside the pretrained network: under that name only then, so that a
+    # run of other algorithms in the same --out never replaces it.
+    name = "fig2_adaptation.png" if shown == ["maml", "pretrained"] else f"fig2_adaptation_{'_'.join(shown)}.png"
     tasks, k = 3, 10
     fig, axes = plt.subplots(len(shown), tasks, figsize=(4 * tasks, 3 * len(shown)), squeeze=False)
     grid = data["grid"][0, :, 0]
@@ -275,9 +314,9 @@ def figures(out: Path, data: dict[str, Any], trained: dict[str, tuple]) -> None:
             ax.set_ylim(-6, 6)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "fig2_adaptation.png", dpi=110)
+    fig.savefig(out / name, dpi=110)
     plt.close(fig)
-    print(f"figure: {out / 'fig2_adaptation.png'}")
+    print(f"figure: {out / name}")
 
 
 # ---- command line ----------------------------------------------------------------------------------
@@ -287,7 +326,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = common.ArgumentParser(
         prog="python -m demos.sinusoid",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
     )
     parser.add_argument("--algo", default="maml", help=f"comma-separated, from {', '.join(ALGORITHMS)}, or 'all'")
@@ -305,12 +343,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    parser.add_argument("--out", type=Path, default=Path("runs/sinusoid"))
+    parser.add_argument("--out", type=common.path_argument, default=Path("runs/sinusoid"))
     parser.add_argument("--clip-grad-norm", type=float, default=None, help="clip meta-gradients to this norm")
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--resume", action="store_true", help="continue each algorithm from its checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="start over, replacing checkpoints already in --out")
     parser.add_argument(
-        "--eval-only", type=Path, nargs="+", metavar="CHECKPOINT", help="evaluate checkpoints, no training"
+        "--eval-only",
+        type=common.path_argument,
+        nargs="+",
+        metavar="CHECKPOINT",
+        help="evaluate checkpoints, no training",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     if parser.parse_args(argv).paper:  # the paper's length becomes the default: --iterations given still wins
@@ -320,7 +363,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     unknown = [a for a in algos if a not in ALGORITHMS]
     if unknown or not algos:
         shown = repr(unknown[0]) if unknown else "(none)"
-        raise common.DemoError(f"unknown algorithm {shown}; choose from {', '.join(ALGORITHMS)} or 'all'")
+        raise common.DemoError(f"--algo: unknown algorithm {shown}; choose from {', '.join(ALGORITHMS)} or 'all'")
     if not args.no_baseline and "pretrained" not in algos:
         algos.append("pretrained")
     args.algos = list(dict.fromkeys(algos))  # each once, in the order given
@@ -328,9 +371,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     common.check_at_least(args, 3, "eval_tasks")
     common.check_at_least(args, 0, "seed", "eval_seed")
     common.check_positive(args, "inner_lr", "meta_lr", "clip_grad_norm")
-    common.check_out_folder(args.out)
-    for path in args.eval_only or ():
-        checkpoint_algorithm(path)  # every checkpoint readable before any work starts
+    if args.resume and args.overwrite:
+        raise common.DemoError("--resume and --overwrite contradict each other: choose one")
+    itemsize = 8 if args.dtype == "float64" else 4  # the largest arrays: the evaluation grid's activations
+    common.check_memory(20 * args.eval_tasks * 100 * 40 * itemsize, f"--eval-tasks {args.eval_tasks}")
+    common.check_memory(
+        20 * args.meta_batch * 2 * args.k * 40 * itemsize, f"--meta-batch {args.meta_batch} x --k {args.k}"
+    )
+    names = [checkpoint_algorithm(path)[0] for path in args.eval_only or ()]  # readable before any work starts
+    twice = sorted({a for a in names if names.count(a) > 1})
+    if twice:
+        raise common.DemoError(f"--eval-only: two checkpoints of {twice}, whose results would overwrite each other")
+    written = args.algos if not args.eval_only else names
+    common.prepare_out(
+        args.out,
+        folders=("results", "checkpoints"),
+        files=[f"results/{a}.json" for a in written] + [f"checkpoints/{a}.npz" for a in written]
+        + ["results.md", "results.csv", "fig3_steps.png", "fig2_adaptation.png"],
+    )  # fmt: skip
     return args
 
 
@@ -338,25 +396,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     common.use_device(args.device)
     out = args.out
-    data = evaluation_tasks(args.eval_seed, args.eval_tasks, args.dtype)
+    datasets: dict[str, dict[str, Any]] = {}
+
+    def data_for(dtype: str) -> dict[str, Any]:
+        """The held-out tasks in ``dtype``: each model is evaluated in its own dtype."""
+        if dtype not in datasets:
+            datasets[dtype] = evaluation_tasks(args.eval_seed, args.eval_tasks, dtype)
+        return datasets[dtype]
+
     trained: dict[str, tuple] = {}
 
     def record(algo: str, theta: nn.Params, algorithm: Any, model: nn.MLP, iterations: int) -> None:
         trained[algo] = (theta, algorithm, model)
-        evaluation = evaluate(theta, algorithm, model, data)
+        evaluation = evaluate(theta, algorithm, model, data_for(model.dtype))
         result = dict(algo=algo, iterations=iterations, tasks=args.eval_tasks, eval=evaluation)
         common.write_json(out / "results" / f"{algo}.json", result)
 
     if args.eval_only:
-        for path in args.eval_only:
-            record(*load_for_eval(path, args))
+        loaded = [load_for_eval(path, args) for path in args.eval_only]  # every one checked before any work
+        for checkpoint in loaded:
+            record(*checkpoint)
     else:
+        for algo in args.algos:  # before any training: resumable (settings, entries), or not in the way
+            _, _, theta, info, path = training_setup(algo, args)
+            common.check_start(path, theta, info, args)
         print(f"training {', '.join(args.algos)} for {args.iterations:,} iterations each ({args.device}, {args.dtype})")
         for algo in args.algos:
-            theta, algorithm, model, iterations = train(algo, args, out)
-            record(algo, theta, algorithm, model, iterations)
+            record(algo, *train(algo, args))
     report(out)
-    figures(out, data, trained)
+    figures(out, data_for(next(iter(trained.values()))[2].dtype) if trained else data_for(args.dtype), trained)
     return 0
 
 

@@ -162,7 +162,7 @@ def test_fewshot_runs_end_to_end_on_generated_characters(tmp_path):
                       "--filters", "4", "--meta-batch", "2", "--eval-episodes", "4", "--val-episodes", "2",
                       "--eval-steps", "2", "--out", str(tmp_path))  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "CPU defaults" in result.stdout and "test accuracy" in result.stdout
+    assert "the paper: 64, 32 and 40,000" in result.stdout and "test accuracy" in result.stdout
     record = json.loads((tmp_path / "results" / "maml_5way1shot.json").read_text())
     assert 0.0 <= record["test_accuracy"] <= 1.0 and record["iterations"] == 3 and len(record["curves"]) == 2
 
@@ -260,6 +260,14 @@ BAD_FLAGS = [
     ("newton", ["--tol", "nan"], "--tol must be a finite number > 0"),
     ("newton", ["--max-iter", "0"], "--max-iter must be at least 1"),
     ("newton", ["--out", str(A_FILE)], "is a file"),
+    ("sinusoid", ["--out", ""], "argument --out: an empty path"),
+    ("fewshot", ["--omniglot", ""], "argument --omniglot: an empty path"),
+    ("sinusoid", ["--eval-tasks", "100000000000"], "--eval-tasks 100000000000 would need"),
+    ("sinusoid", ["--meta-batch", "1000000", "--k", "1000000"], "would need"),
+    ("fewshot", ["--classes", "100000000", "5", "10"], "(generated images) would need"),
+    ("newton", ["--dim", "100000000000"], "--dim 100000000000 would need"),
+    ("sinusoid", ["--resume", "--overwrite"], "--resume and --overwrite contradict each other"),
+    ("sinusoid", ["--algo", "maml,nope"], "--algo: unknown algorithm 'nope'"),
 ]
 
 
@@ -333,7 +341,11 @@ def test_resume_with_other_settings_names_every_difference(tmp_path):
         (lambda arrays, info: info.pop("rng"), "no rng"),
         (lambda arrays, info: info.update(rng={"bit_generator": "nonsense"}), "random state is malformed"),
         (lambda arrays, info: info.update(iteration="many"), "malformed"),
-        (lambda arrays, info: arrays.update({"adam_v/layers.1.bias": np.zeros(3)}), "adam_v/layers.1.bias has shape"),
+        (lambda arrays, info: arrays.update({"adam_v/layers.1.bias": np.zeros(3)}), "adam_v/layers.1.bias is float64"),
+        (lambda arrays, info: arrays.update({"param/layers.0.bias": np.full(40, np.nan, np.float32)}), "NaN or inf"),
+        (lambda arrays, info: arrays.update({"param/layers.0.bias": np.zeros(40)}), "float64, this run's model"),
+        (lambda arrays, info: info.pop("meta_lr"), "does not record the settings ['meta_lr']"),
+        (lambda arrays, info: info.update(iteration=3.7), "malformed"),
         (lambda arrays, info: arrays.pop("param/layers.2.bias"), "no parameter 'layers.2.bias'"),
     ],
 )
@@ -366,27 +378,47 @@ def _fake_training(tmp_path, step, **settings):
 
 
 def test_a_divergence_names_its_likely_cause_and_only_a_checkpoint_that_exists(tmp_path):
+    from demos import common
     from demos.common import DemoError
 
-    def overflow_at(k, growing=False):
+    def training(tmp, diverge_at, blow_up=False, inner="--inner-lr (now 0.01)"):
+        calls = []
+
         def step(theta, rng):
-            it = int(rng.integers(1 << 30)) and step.calls
-            step.calls += 1
-            scale = 10.0 ** (step.calls - 20) if growing and step.calls > 20 else 1.0
-            return (float("nan") if it >= k else 1.0), {"w": tm.tensor(np.full(2, scale))}
+            calls.append(1)
+            return (float("nan") if len(calls) > diverge_at else 1.0), {"w": tm.tensor(np.ones(2))}
 
-        step.calls = 0
-        return step
+        def base_loss(theta):  # the loss of θ before adaptation: sound, or blown up late in training
+            return 1e9 if blow_up and len(calls) > diverge_at else 1.0
 
-    with pytest.raises(DemoError) as early:
-        _fake_training(tmp_path / "a", overflow_at(2))
-    assert "at iteration 2" in str(early.value) and "no checkpoint was written yet" in str(early.value)
-    assert "--inner-lr (now 0.01)" in str(early.value) and not (tmp_path / "a" / "fake.npz").exists()
-    with pytest.raises(DemoError) as later:
-        _fake_training(tmp_path / "b", overflow_at(30, growing=True))
+        theta = {"w": tm.tensor(np.ones(2), requires_grad=True)}
+        return common.meta_train("fake", step, theta, tmp / "fake.npz", {}, _Args(), base_loss=base_loss, inner=inner)
+
+    with pytest.raises(DemoError) as early:  # θ sound: the inner loop overshot
+        training(tmp_path / "a", diverge_at=2)
+    message = str(early.value)
+    assert "at iteration 2" in message and "the inner loop overshot" in message and "--inner-lr (now 0.01)" in message
+    assert "no checkpoint was written yet (the first would have come at iteration 4)" in message
+    assert not (tmp_path / "a" / "fake.npz").exists()
+    with pytest.raises(DemoError) as later:  # θ itself blown up: the outer loop
+        training(tmp_path / "b", diverge_at=30, blow_up=True)
     message = str(later.value)
     assert "iteration 30" in message and "the outer loop is unstable" in message and "--meta-lr (now 0.001)" in message
     assert f"{tmp_path / 'b' / 'fake.npz'} (iteration 28), is intact" in message
+    with pytest.raises(DemoError, match="the training is unstable; lower --meta-lr"):  # no inner loop to blame
+        training(tmp_path / "c", diverge_at=1, inner=None)
+
+
+@pytest.mark.parametrize(
+    "flag, cause",
+    [(["--meta-lr", "30"], "the outer loop is unstable; lower --meta-lr (now 30)"),
+     (["--inner-lr", "1e6"], "the inner loop overshot on some task: lower --inner-lr (now 1e+06)")],
+)  # fmt: skip
+def test_a_diverging_demo_stops_in_one_line_with_its_cause(tmp_path, flag, cause):
+    result = run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--iterations", "300", "--eval-tasks", "3",
+                      "--out", str(tmp_path), *flag)  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert cause in result.stderr and "no checkpoint was written yet" in result.stderr
 
 
 def test_ctrl_c_in_training_says_which_checkpoint_to_resume_from(tmp_path):
@@ -427,3 +459,117 @@ def test_ctrl_c_on_a_running_demo_exits_130_without_a_traceback_and_resume_goes_
     resumed = run_demo("sinusoid", "--algo", "fomaml", "--no-baseline", "--iterations", "40", "--checkpoint-every",
                        "20", "--eval-tasks", "3", "--resume", "--out", str(tmp_path))  # fmt: skip
     assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr
+
+
+def test_an_out_folder_that_holds_a_file_where_the_demo_writes_a_folder_is_refused_before_work(tmp_path):
+    (tmp_path / "results").write_text("not a folder")
+    result = run_demo("sinusoid", "--iterations", "2", "--eval-tasks", "3", "--out", str(tmp_path))
+    assert result.returncode == 2 and result.stdout == "" and "results is a file" in result.stderr
+    (tmp_path / "results").unlink()
+    (tmp_path / "results.md").mkdir()
+    result = run_demo("sinusoid", "--iterations", "2", "--eval-tasks", "3", "--out", str(tmp_path))
+    assert result.returncode == 2 and result.stdout == "" and "results.md is a folder" in result.stderr
+
+
+def test_a_second_run_never_silently_replaces_an_earlier_one(tmp_path):
+    first = ["--algo", "maml", "--iterations", "4", "--checkpoint-every", "2", "--eval-tasks", "3"]
+    assert run_demo("sinusoid", *first, "--out", str(tmp_path)).returncode == 0
+    before = (tmp_path / "checkpoints" / "pretrained.npz").read_bytes()
+    again = run_demo("sinusoid", "--algo", "fomaml", "--iterations", "2", "--eval-tasks", "3", "--out", str(tmp_path))
+    assert (
+        again.returncode == 2
+        and again.stdout == ""
+        and "pretrained.npz holds a run already (iteration 4)" in again.stderr
+    )
+    assert (tmp_path / "checkpoints" / "pretrained.npz").read_bytes() == before
+    # every algorithm's checkpoint is checked before any training: maml is not trained and then refused
+    clash = run_demo("sinusoid", "--algo", "fomaml,maml", "--no-baseline", "--iterations", "6", "--resume",
+                     "--meta-lr", "0.002", "--eval-tasks", "3", "--out", str(tmp_path))  # fmt: skip
+    assert clash.returncode == 2 and clash.stdout == "" and "meta_lr=0.001 (this run: 0.002)" in clash.stderr
+    assert not (tmp_path / "checkpoints" / "fomaml.npz").exists()
+    replaced = run_demo("sinusoid", "--algo", "maml", "--iterations", "2", "--eval-tasks", "3", "--overwrite",
+                        "--out", str(tmp_path))  # fmt: skip
+    assert replaced.returncode == 0
+    assert json.loads((tmp_path / "results" / "pretrained.json").read_text())["iterations"] == 2
+
+
+def test_sinusoid_resume_keeps_the_running_loss_and_eval_only_uses_each_checkpoints_dtype(tmp_path):
+    from demos import common
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    settings = [
+        "--algo",
+        "fomaml",
+        "--no-baseline",
+        "--eval-tasks",
+        "3",
+        "--checkpoint-every",
+        "3",
+        "--dtype",
+        "float64",
+    ]
+    assert run_demo("sinusoid", *settings, "--iterations", "9", "--out", str(straight)).returncode == 0
+    assert run_demo("sinusoid", *settings, "--iterations", "5", "--out", str(resumed)).returncode == 0
+    assert run_demo("sinusoid", *settings, "--iterations", "9", "--resume", "--out", str(resumed)).returncode == 0
+    a = common.load_checkpoint(straight / "checkpoints" / "fomaml.npz")[1]["history"]
+    b = common.load_checkpoint(resumed / "checkpoints" / "fomaml.npz")[1]["history"]
+    assert a == b and "running_loss" in a
+    checkpoint = str(straight / "checkpoints" / "fomaml.npz")
+    again = run_demo("sinusoid", "--eval-only", checkpoint, "--eval-tasks", "3", "--out", str(tmp_path / "eval"))
+    assert again.returncode == 0, again.stderr  # no --dtype float64 given: the checkpoint's own is used
+    first = json.loads((straight / "results" / "fomaml.json").read_text())
+    assert json.loads((tmp_path / "eval" / "results" / "fomaml.json").read_text()) == first
+    foreign = tmp_path / "fewshot.npz"
+    common.save_checkpoint(foreign, {"param/w": np.zeros(1)}, {"algo": "reptile", "dtype": "float32"})
+    mixed = run_demo("sinusoid", "--eval-only", checkpoint, str(foreign), "--eval-tasks", "3",
+                     "--out", str(tmp_path / "mixed"))  # fmt: skip
+    assert mixed.returncode == 2 and not (tmp_path / "mixed" / "results").exists()  # nothing half-done
+
+
+def test_fewshot_eval_only_refuses_flags_that_contradict_the_checkpoint_before_any_work(tmp_path):
+    trained = run_demo("fewshot", *FEWSHOT_SMALL, "--ways", "3", "--shots", "2", "--seed", "3", "--iterations", "2",
+                       "--checkpoint-every", "2", "--out", str(tmp_path))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    checkpoint = str(tmp_path / "checkpoints" / "maml_3way2shot.npz")
+    clash = run_demo("fewshot", *FEWSHOT_SMALL, "--eval-only", checkpoint, "--shots", "1", "--seed", "0")
+    assert clash.returncode == 2 and clash.stdout == ""
+    assert "--shots 1 (the checkpoint: 2)" in clash.stderr and "--seed 0 (the checkpoint: 3)" in clash.stderr
+    fewer = run_demo("fewshot", *FEWSHOT_SMALL, "--eval-only", checkpoint, "--eval-steps", "1", "--out", str(tmp_path))
+    assert fewer.returncode == 0 and "(1 fine-tuning steps" in fewer.stdout  # an evaluation setting may change
+    resumed = run_demo("fewshot", *FEWSHOT_SMALL, "--ways", "3", "--shots", "2", "--seed", "3", "--filters", "8",
+                       "--iterations", "4", "--resume", "--out", str(tmp_path))  # fmt: skip
+    assert resumed.returncode == 2 and resumed.stdout == "" and "filters=4 (this run: 8)" in resumed.stderr
+
+
+def test_omniglot_errors_are_one_line_before_any_work(tmp_path):
+    pytest.importorskip("PIL", reason="reading Omniglot PNGs needs Pillow (pip install -e '.[demos]')")
+    root = tmp_path / "omniglot"
+    write_omniglot(root)
+    broken = next(root.rglob("*.png"))
+    broken.write_bytes(b"not a png")
+    result = run_demo("fewshot", "--omniglot", str(root), "--iterations", "1", "--filters", "4", "--out",
+                      str(tmp_path / "run"))  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "cannot read this drawing" in result.stderr
+
+
+def test_help_shows_defaults_and_newton_says_when_it_did_not_converge():
+    helped = subprocess.run(
+        [sys.executable, "-m", "demos.sinusoid", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and "(default: 10000)" in helped.stdout
+    stopped = subprocess.run([sys.executable, "-m", "demos.newton", "--quiet", "--max-iter", "2"], cwd=ROOT,
+                             capture_output=True, text=True)  # fmt: skip
+    assert stopped.returncode == 1 and "did not reach |grad| <= 1e-10 in --max-iter 2 iterations" in stopped.stderr
+
+
+def test_an_interrupted_checkpoint_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    from demos import common
+
+    def interrupted_savez(f, **arrays):  # Ctrl-C halfway through writing the file
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(common.np, "savez", interrupted_savez)
+    with pytest.raises(KeyboardInterrupt):
+        common.save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, {})
+    assert list(tmp_path.iterdir()) == []
