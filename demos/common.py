@@ -434,7 +434,15 @@ def meta_train(
             "--resume to continue from there, exactly as if it had not stopped"
         ) from None
     bar.close()
-    if first_loss is not None and running > 10 * first_loss:
+    with np.errstate(all="ignore"):
+        unadapted = base_loss(theta) if base_loss is not None and inner is not None else None
+    if unadapted is not None and running > 100 * unadapted:
+        print(
+            f"warning: {name}: adapting makes the query loss {running / unadapted:.3g} times worse than not adapting "
+            f"({running:.3g} against {unadapted:.3g}): the inner loop overshoots; lower {inner}",
+            file=sys.stderr,
+        )
+    elif first_loss is not None and running > 10 * first_loss:
         print(
             f"warning: {name}'s meta-loss grew from {first_loss:.3g} to {running:.3g} during training: it did not "
             f"learn; lower --meta-lr (now {args.meta_lr:g}){f' or {inner}' if inner else ''}",

@@ -573,3 +573,10 @@ def test_an_interrupted_checkpoint_write_leaves_no_temporary_file(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         common.save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_inner_loop_that_overshoots_without_overflowing_is_reported_without_warning_spam(tmp_path):
+    result = run_demo("fewshot", *FEWSHOT_SMALL, "--iterations", "4", "--checkpoint-every", "2", "--inner-lr", "1e6",
+                      "--out", str(tmp_path))  # fmt: skip
+    assert result.returncode == 0 and "Warning" not in result.stderr
+    assert "times worse than not adapting" in result.stderr and "lower --inner-lr (now 1e+06)" in result.stderr
