@@ -183,10 +183,6 @@ class _Plain:
         pass
 
 
-def to_host(params: dict[str, tm.Tensor]) -> dict[str, np.ndarray]:
-    return {n: p.numpy() for n, p in params.items()}
-
-
 def _atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` whole or not at all: into a temporary file renamed over it at the end, which an
     interruption (Ctrl-C, an error) removes instead of leaving behind."""
