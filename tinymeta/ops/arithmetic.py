@@ -103,13 +103,14 @@ class Power(Function):
     b >= 0, 0^b is constant in b for b > 0, so dy/db = 0 (not 0^b log 0). The masks replace a by 1
     before it reaches a^(b-1) or log(a), so no branch computes an inf that a zero multiplies.
 
-    Beyond the first order: with a constant exponent, the derivatives in a are exact to every order
-    (x**0 has all of them 0, x**1 its second 0, x**2 its second 2, at a = 0 too). With an exponent
-    that requires grad, whether a derivative exists at a = 0 depends on b and the order (the Hessian
-    of x**y at (0, 2) exists, its next derivative does not; at (0, 1) and (0, 0) the Hessian does
-    not), so at a = 0 every derivative beyond the first is NaN, in every mode (reverse, forward,
-    nested), as PyTorch gives. Away from a = 0 nothing is masked: b a^(b-1) at b = 0 is an exact 0
-    whose b-derivative is the mixed partial 1/a (PyTorch's mask drops that term; JAX keeps it).
+    Beyond the first order, the derivatives in a alone are exact to every order, at a = 0 too (x**0
+    has all of them 0, x**1 its second 0, x**2 its second 2), whether the exponent is a constant or
+    requires grad (as PyTorch's, given separate tensors). At a = 0 a derivative that also involves b
+    exists only sometimes: d/db (b a^(b-1)) = a^(b-1) (1 + b log a) is 0 for b > 1 and kept, but -inf
+    at b = 1 (where PyTorch gives 1); the derivatives of a^b log a beyond it are NaN, as PyTorch's.
+    Those that do not exist are NaN in every mode (reverse, forward, nested): the NoDerivative terms.
+    Away from a = 0 nothing is masked: b a^(b-1) at b = 0 is an exact 0 whose b-derivative is the
+    mixed partial 1/a (PyTorch's mask drops that term; JAX keeps it).
     The products are taken as b a^(b-1) and a^b log(a) before gy multiplies them (as PyTorch), so a
     huge exponent overflows only where the derivative does.
     """
@@ -123,52 +124,57 @@ class Power(Function):
         a, b = self.inputs
         ga = gb = None
         at_zero = array_module(a.data).broadcast_to(a.data == 0, gy.shape)  # the output's shape
-        beyond = b.requires_grad and at_zero.any()  # no derivative beyond the first at a = 0
+        variable_exponent_at_zero = b.requires_grad and at_zero.any()  # where some derivatives do not exist
         if a.requires_grad:
             # a^0 = 1 for every a: with a constant exponent 0 every derivative in a is 0
             flat = b.data == 0 if not b.requires_grad else at_zero & (b.data == 0)
             base = where(flat, 1, a) if flat.any() else a
             ga = gy * (b * base ** (b - 1))
-            if beyond:
-                ga = ga + _no_derivative((a, b), at_zero)
+            if variable_exponent_at_zero:  # its derivatives in a alone are exact (Power(a, b - 1) again)
+                ga = _no_derivative(ga, (b,), at_zero & (b.data <= 1))  # in b, only for b > 1
             ga = _grad_for(a, ga)
         if b.requires_grad:
             zero_base = at_zero & (b.data >= 0)
             base = where(zero_base, 1, a) if zero_base.any() else a
             gb = gy * (self.output() * log(base))
-            if beyond:
-                gb = gb + _no_derivative((a, b), at_zero)
+            if variable_exponent_at_zero:
+                gb = _no_derivative(gb, (a, b), at_zero)
             gb = _grad_for(b, gb)
         return ga, gb
 
 
 class NoDerivative(Function):
-    """y = 0, a term whose derivative does not exist where ``mask`` holds: its gradient is NaN
-    there and 0 elsewhere, and so are the derivatives of that gradient, in x and in the incoming
-    gradient alike (so that forward mode, built on reverse, sees the NaN too).
+    """z -> 0 (or, with ``nan``, NaN where ``mask`` holds), a term whose derivative does not exist
+    where ``mask`` holds: its gradient is NaN there and exactly 0 elsewhere, and so is every
+    derivative after it, in z and in the incoming gradient alike.
 
     Power adds it where the value of a derivative is a convention (0 * inf read as 0) but the next
     derivative does not exist: differentiating further then says so, instead of inventing a number.
+    NaN appears only where a gradient flows: a non-zero one, or a symbolic one (forward mode's zero
+    seed, differentiated later); a constant zero (an unused output, another row of a Jacobian, a
+    zero tangent component) contributes nothing, and no NaN reaches another element.
     """
 
-    __slots__ = ("mask",)
+    __slots__ = ("mask", "nan")
 
-    def __init__(self, mask: Any) -> None:
+    def __init__(self, mask: Any, nan: bool = False) -> None:
         self.mask = mask
+        self.nan = nan
 
-    def forward(self, x: Any) -> Any:
-        return array_module(x).zeros_like(x)
+    def forward(self, z: Any) -> Any:
+        xp = array_module(z)
+        return xp.where(self.mask, math.nan, 0).astype(z.dtype) if self.nan else xp.zeros_like(z)
 
     def backward(self, gy: Tensor) -> Tensor:
-        return where(self.mask, gy * math.nan, 0.0) + NoDerivative(self.mask)(self.inputs[0])
+        flows = self.mask & ((gy.data != 0) | gy.requires_grad)
+        return NoDerivative(flows, nan=True)(gy) + NoDerivative(self.mask)(self.inputs[0])
 
 
-def _no_derivative(xs: tuple[Tensor, ...], mask: Any) -> Tensor:
-    """0, with no derivative in any of ``xs`` where ``mask`` holds (see NoDerivative)."""
-    total = NoDerivative(mask)(broadcast_to(xs[0], mask.shape))
-    for x in xs[1:]:
-        total = total + NoDerivative(mask)(broadcast_to(x, mask.shape))
-    return total
+def _no_derivative(value: Tensor, xs: tuple[Tensor, ...], mask: Any) -> Tensor:
+    """``value``, with no derivative in any of ``xs`` where ``mask`` holds (see NoDerivative)."""
+    for x in xs if mask.any() else ():
+        value = value + NoDerivative(mask)(broadcast_to(x, mask.shape))
+    return value
 
 
 class Neg(Function):
