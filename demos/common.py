@@ -117,8 +117,9 @@ def prepare_out(path: Path, folders: Iterable[str] = (), files: Iterable[str] = 
         if (path / name).exists() and not (path / name).is_dir():
             raise DemoError(f"{flag} {path}: {path / name} is a file, but the demo writes a folder there")
     for name in files:
-        if (path / name).is_dir():
-            raise DemoError(f"{flag} {path}: {path / name} is a folder, but the demo writes a file there")
+        for target in (path / name, path / (name + ".tmp")):  # a file is written through its .tmp sibling
+            if target.is_dir():
+                raise DemoError(f"{flag} {path}: {target} is a folder, but the demo writes a file there")
 
 
 def check_memory(nbytes: float, what: str) -> None:
@@ -304,25 +305,33 @@ def restore_training_state(
             "checkpoint's settings, or give another --out to start a new run"
         )
     theta, _ = load_params(path, template)
-    absent = [f"{kind}/{n}" for kind in ("adam_m", "adam_v") for n in theta if f"{kind}/{n}" not in arrays]
-    absent += [key for key in ("iteration", "adam_step", "rng") if key not in saved]
+    expected = {f"{kind}/{n}" for kind in ("param", "adam_m", "adam_v") for n in theta}
+    absent = sorted(expected - set(arrays)) + [key for key in ("iteration", "adam_step", "rng") if key not in saved]
     if absent:
         raise DemoError(f"{path} cannot be resumed: it has no {', '.join(absent)}")
+    if set(arrays) - expected:
+        raise DemoError(
+            f"{path} cannot be resumed: it holds arrays this run does not know: {sorted(set(arrays) - expected)}"
+        )
     for kind in ("adam_m", "adam_v"):
         for n, p in theta.items():
             moment = arrays[f"{kind}/{n}"]
-            if moment.shape != p.shape or moment.dtype != p.dtype or not np.isfinite(moment).all():
+            sound = moment.shape == p.shape and moment.dtype == p.dtype and bool(np.isfinite(moment).all())
+            if not sound or (kind == "adam_v" and (moment < 0).any()):
+                what = "finite" + (", never negative" if kind == "adam_v" else "")
                 raise DemoError(
                     f"{path} cannot be resumed: {kind}/{n} is {moment.dtype} {moment.shape} (needs {p.dtype} "
-                    f"{p.shape}, finite)"
+                    f"{p.shape}, {what})"
                 )
     state = {
         "step": saved["adam_step"],
         "m": {n: tm.tensor(arrays[f"adam_m/{n}"]).data for n in theta},
         "v": {n: tm.tensor(arrays[f"adam_v/{n}"]).data for n in theta},
     }
-    counts = [saved["iteration"], saved["adam_step"]]
-    if any(type(c) is not int or c < 0 for c in counts) or not isinstance(saved.get("history", {}), dict):
+    iteration, history = saved["iteration"], saved.get("history", {})
+    counts_sound = type(iteration) is int and 0 <= iteration < 10**12 and saved["adam_step"] == iteration
+    losses = [history.get(key) for key in ("running_loss", "first_loss")] if isinstance(history, dict) else [""]
+    if not counts_sound or any(v is not None and not (type(v) in (int, float) and math.isfinite(v)) for v in losses):
         raise DemoError(f"{path} cannot be resumed: its iteration, optimiser step or history is malformed")
     rng = np.random.default_rng()
     try:
@@ -378,12 +387,12 @@ def meta_train(
     adam = nn.Adam(lr=args.meta_lr)
     state = adam.init(theta)
     rng = np.random.default_rng(args.seed)
-    start, running = 0, None
+    start, running, ours = 0, None, False  # ours: the checkpoint at path belongs to this run
     if args.resume and path.is_file():
         theta, state, rng, start, saved = restore_training_state(path, theta, info)
         for key, value in saved.items():
             history.setdefault(key, value)
-        running = history.get("running_loss")
+        running, ours = history.get("running_loss"), True
         print(f"{name}: resumed from {path} at iteration {start}")
     elif args.resume:
         print(f"{name}: no checkpoint at {path} to resume from: starting from iteration 0")
@@ -392,22 +401,22 @@ def meta_train(
         return theta, start
     with np.errstate(all="ignore"):  # overflow is caught below, in one line, not warned about per op
         reference = base_loss(theta) if base_loss is not None else None
-    first_loss = None
     bar = progress(range(start, args.iterations), args.iterations, start, name, not args.no_progress)
     note, it = "", start
     try:
         for it in bar:
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"):  # overflow is caught here, in one line, not warned about per op
                 loss, grads = step(theta, rng)
                 norm = math.sqrt(
                     sum(float(np.square(backend.to_numpy(g.data), dtype=np.float64).sum()) for g in grads.values())
                 )
-            if not (math.isfinite(loss) and math.isfinite(norm)):
-                raise DemoError(_divergence(name, it, loss, norm, theta, base_loss, reference, inner, path, args))
-            if getattr(args, "clip_grad_norm", None):
-                grads, _ = nn.clip_grad_norm(grads, args.clip_grad_norm)
-            theta, state = adam.step(theta, grads, state)
-            first_loss = loss if first_loss is None else first_loss
+                if not (math.isfinite(loss) and math.isfinite(norm)):
+                    cause = _divergence(name, it, loss, norm, theta, base_loss, reference, inner, path, args, ours)
+                    raise DemoError(cause)
+                if getattr(args, "clip_grad_norm", None):
+                    grads, _ = nn.clip_grad_norm(grads, args.clip_grad_norm)
+                theta, state = adam.step(theta, grads, state)
+            history.setdefault("first_loss", loss)
             running = loss if running is None else 0.98 * running + 0.02 * loss
             last = it + 1 == args.iterations
             if (it + 1) % args.checkpoint_every == 0 or last:
@@ -415,15 +424,17 @@ def meta_train(
                     note = callback(it + 1, theta, running) or ""
                 history["running_loss"] = running
                 save_training_state(path, theta, state, rng, it + 1, info, history)
+                ours = True
             if (it + 1) % 10 == 0 or last:
                 bar.set_postfix_str(f"meta-loss {running:.3f} {note}")
     except KeyboardInterrupt:
         bar.close()
-        held = checkpoint_iteration(path) if path.is_file() else None
+        held = checkpoint_iteration(path) if ours and path.is_file() else None
         if held is None:
+            earlier = f" (the earlier run's checkpoint at {path} is untouched)" if path.is_file() else ""
             raise Interrupted(
-                f"{name} stopped at iteration {it}, before its first checkpoint: nothing to resume from; run the "
-                "command again to start over"
+                f"{name} stopped at iteration {it}, before its first checkpoint: nothing of this run to resume "
+                f"from{earlier}; run the command again to start over"
             ) from None
         raise Interrupted(
             f"{name} stopped at iteration {it}; {path} holds iteration {held}: run the same command with "
@@ -431,20 +442,31 @@ def meta_train(
         ) from None
     bar.close()
     with np.errstate(all="ignore"):
-        unadapted = base_loss(theta) if base_loss is not None and inner is not None else None
-    if unadapted is not None and running > 100 * unadapted:
-        print(
-            f"warning: {name}: adapting makes the query loss {running / unadapted:.3g} times worse than not adapting "
-            f"({running:.3g} against {unadapted:.3g}): the inner loop overshoots; lower {inner}",
-            file=sys.stderr,
+        unadapted = base_loss(theta) if base_loss is not None else None
+    first = history.get("first_loss")
+    outer = f"lower --meta-lr (now {args.meta_lr:g}) or set --clip-grad-norm"
+    if unadapted is not None and reference is not None and _blew_up(unadapted, reference):
+        warning = (
+            f"the meta-parameters themselves blew up (their loss before adaptation went from {reference:.3g} to "
+            f"{unadapted:.3g}): the outer loop is unstable; {outer}"
         )
-    elif first_loss is not None and running > 10 * first_loss:
-        print(
-            f"warning: {name}'s meta-loss grew from {first_loss:.3g} to {running:.3g} during training: it did not "
-            f"learn; lower --meta-lr (now {args.meta_lr:g}){f' or {inner}' if inner else ''}",
-            file=sys.stderr,
+    elif unadapted is not None and inner is not None and running > 100 * unadapted:
+        warning = (
+            f"adapting makes the query loss {running / unadapted:.3g} times worse than not adapting ({running:.3g} "
+            f"against {unadapted:.3g}): the inner loop overshoots; lower {inner}"
         )
+    elif first is not None and running > 10 * first:
+        warning = f"the meta-loss grew from {first:.3g} to {running:.3g} during training: it did not learn; {outer}"
+    else:
+        warning = None
+    if warning:
+        print(f"warning: {name}: {warning}", file=sys.stderr)
     return theta, args.iterations
+
+
+def _blew_up(loss: float, reference: float) -> bool:
+    """Whether θ's loss before adaptation is no longer that of a training run (NaN, or 10x its start)."""
+    return not loss <= 10 * max(reference, 1e-12)
 
 
 def _divergence(
@@ -458,8 +480,10 @@ def _divergence(
     inner: str | None,
     path: Path,
     args: Any,
+    ours: bool,
 ) -> str:
-    """One line: where the run diverged, the likely cause, and which checkpoint (if any) is intact."""
+    """One line: where the run diverged, the likely cause, and which checkpoint of this run (if any) is
+    intact."""
     what = f"the meta-loss became {loss}" if not math.isfinite(loss) else f"the meta-gradient norm became {norm}"
     outer = f"lower --meta-lr (now {args.meta_lr:g}) or set --clip-grad-norm"
     with np.errstate(all="ignore"):
@@ -467,7 +491,7 @@ def _divergence(
         before = base_loss(theta) if base_loss is not None and finite else None
     if not finite:
         cause = f"the last update made the meta-parameters overflow: the outer loop is unstable; {outer}"
-    elif before is not None and reference is not None and not before <= 1e3 * max(reference, 1e-12):
+    elif before is not None and reference is not None and _blew_up(before, reference):
         cause = (
             f"the meta-parameters themselves blew up (their loss before adaptation is {before:.3g}, it was "
             f"{reference:.3g} at the start): the outer loop is unstable; {outer}"
@@ -480,7 +504,7 @@ def _divergence(
         )
     else:
         cause = f"the training is unstable; {outer}"
-    held = checkpoint_iteration(path) if path.is_file() else None
+    held = checkpoint_iteration(path) if ours and path.is_file() else None
     if held is not None:
         kept = (
             f"the last checkpoint, {path} (iteration {held}), is intact, but --resume needs the same settings: "
@@ -488,7 +512,7 @@ def _divergence(
         )
     else:
         first = min(args.checkpoint_every * (it // args.checkpoint_every + 1), args.iterations)
-        kept = f"no checkpoint was written yet (the first would have come at iteration {first})"
+        kept = f"this run wrote no checkpoint yet (the first would have come at iteration {first})"
     return f"{name}: {what} at iteration {it}; likely cause: {cause}. {kept}"
 
 

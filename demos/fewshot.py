@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,21 @@ MODEL_SETTINGS = {
 EVALUATION_SETTINGS = {
     "eval_steps": lambda v: type(v) is int and v >= 0,
     "eval_queries": lambda v: type(v) is int and v >= 1,
+    "eval_episodes": lambda v: type(v) is int and v >= 1,
+}
+RECORDED_SETTINGS = {  # taken as they were, for the results record and the checks
+    "meta_batch": lambda v: type(v) is int and v >= 1,
+    "queries": lambda v: type(v) is int and v >= 1,
+}
+EVALUATION_FLAGS = {
+    "eval_only",
+    "eval_episodes",
+    "eval_steps",
+    "eval_queries",
+    "omniglot",
+    "out",
+    "device",
+    "no_progress",
 }
 
 
@@ -177,6 +193,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         raise common.DemoError(f"--omniglot {args.omniglot} is not a folder")
     else:
         characters.character_folders(args.omniglot)  # the layout, checked before any work
+    activations = args.filters * characters.SIZE**2 * (8 if args.dtype == "float64" else 4) * 40  # per image
+    episode_images = args.meta_batch * args.ways * (args.shots + args.queries)
+    common.check_memory(episode_images * activations, f"--meta-batch {args.meta_batch} (a meta-batch's graph)")
     name = f"{args.algo}_{args.ways}way{args.shots}shot"
     common.prepare_out(
         args.out,
@@ -193,12 +212,24 @@ def adopt_checkpoint_settings(args: argparse.Namespace, explicit: set[str]) -> d
     a recorded value that is not a valid setting means the file is damaged."""
     path = args.eval_only
     info = common.load_checkpoint(path)[1]
-    if info.get("algo") not in ALGORITHMS:
-        raise common.DemoError(f"{path} is not a few-shot checkpoint (algorithm {info.get('algo')!r})")
+    if info.get("algo") not in ALGORITHMS or "ways" not in info:
+        raise common.DemoError(f"{path} is not a few-shot checkpoint (it records no N-way few-shot run)")
+    history = info.get("history", {})
+    if not isinstance(history, dict):
+        raise common.DemoError(f"{path}: its training record is malformed")
+    info = {**info, "eval_episodes": history.get("eval_episodes")}
+    settings = {**MODEL_SETTINGS, **EVALUATION_SETTINGS, **RECORDED_SETTINGS}
+    missing = [key for key in settings if info.get(key) is None]
+    if missing:
+        raise common.DemoError(
+            f"{path} does not record the settings {missing}: it cannot be evaluated as it was trained"
+        )
+    ignored = sorted(explicit - EVALUATION_FLAGS - set(MODEL_SETTINGS))
+    if ignored:
+        shown = ", ".join(f"--{flag.replace('_', '-')}" for flag in ignored)
+        raise common.DemoError(f"--eval-only evaluates a checkpoint with its own settings: drop {shown}")
     adopted, conflicts = {}, []
-    for key, valid in {**MODEL_SETTINGS, **EVALUATION_SETTINGS}.items():
-        if key not in info:
-            continue
+    for key, valid in settings.items():
         if not valid(info[key]):
             raise common.DemoError(
                 f"{path} records {key}={info[key]!r}, which is not a valid setting: the file is damaged"
@@ -209,7 +240,9 @@ def adopt_checkpoint_settings(args: argparse.Namespace, explicit: set[str]) -> d
             continue
         adopted[key] = info[key]
         setattr(args, key, info[key])
-    data = info.get("data", "generated")
+    data = info.get("data")
+    if not isinstance(data, str) or not data:
+        raise common.DemoError(f"{path} records data={data!r}, not a data source: the file is damaged")
     if args.omniglot is None and data != "generated":
         if not Path(data).is_dir():
             raise common.DemoError(
@@ -227,12 +260,15 @@ def check_history(path: Path, history: dict) -> dict:
     """A checkpoint's training record, checked: a validation curve of numbers, an accuracy or None."""
     curves = history.get("curves", [])
     keys = ("iteration", "meta_loss", "val_accuracy", "val_ci95")
-    numbers = (int, float)
+
+    def number(v: Any) -> bool:
+        return type(v) in (int, float) and math.isfinite(v)
+
     well_formed = isinstance(curves, list) and all(
-        isinstance(c, dict) and all(type(c.get(k)) in numbers for k in keys) for c in curves
+        isinstance(c, dict) and all(number(c.get(k)) for k in keys) for c in curves
     )
     for key in ("untrained_test_accuracy", "untrained_test_ci95"):
-        well_formed = well_formed and (history.get(key) is None or type(history.get(key)) in numbers)
+        well_formed = well_formed and (history.get(key) is None or number(history.get(key)))
     if not well_formed:
         raise common.DemoError(f"{path}: its training record (validation curve, accuracy before training) is malformed")
     return history
@@ -261,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         common.check_start(path, init, info, args)
         history = check_history(path, common.saved_history(path)) if args.resume and path.is_file() else {}
+        history["eval_episodes"] = args.eval_episodes  # --eval-only evaluates as this run does
         print(
             f"{args.filters} filters, meta-batch {args.meta_batch}, {args.iterations:,} iterations "
             "(the paper: 64, 32 and 40,000, which --paper sets)"

@@ -38,6 +38,7 @@ SHOTS = (5, 10, 20)
 EVAL_STEPS = 10
 CONTEXT_DIM = 5  # CAVIA's context parameters on the sinusoid (Zintgraf et al. 2019)
 PAPER_ITERATIONS = 70_000
+EVALUATION_FLAGS = {"eval_only", "eval_tasks", "eval_seed", "out", "device", "no_progress"}  # what --eval-only takes
 
 
 # ---- tasks -----------------------------------------------------------------------------------
@@ -271,6 +272,15 @@ def report(out: Path) -> None:
     print(table)
 
 
+def figure2(algos: list[str]) -> tuple[str, list[str]]:
+    """Figure 2's file name and the algorithms it shows. The paper's Figure 2 is MAML beside the
+    pretrained network: under its own name only then, so that a run of other algorithms in the same
+    --out never replaces it."""
+    shown = [a for a in ("maml", "pretrained") if a in algos] or algos[:2]
+    name = "fig2_adaptation.png" if shown == ["maml", "pretrained"] else f"fig2_adaptation_{'_'.join(shown)}.png"
+    return name, shown
+
+
 def figures(out: Path, data: dict[str, Any], trained: dict[str, tuple]) -> None:
     plt = common.pyplot()
     if plt is None:
@@ -292,12 +302,9 @@ def figures(out: Path, data: dict[str, Any], trained: dict[str, tuple]) -> None:
         fig.savefig(out / "fig3_steps.png", dpi=120, bbox_inches="tight")
         plt.close(fig)
         print(f"figure: {out / 'fig3_steps.png'}")
-    shown = [a for a in ("maml", "pretrained") if a in trained] or list(trained)[:2]
-    if not shown:
+    if not trained:
         return
-    # Figure 2 of the paper is MAML beside the pretrained network: under that name only then, so that a
-    # run of other algorithms in the same --out never replaces it.
-    name = "fig2_adaptation.png" if shown == ["maml", "pretrained"] else f"fig2_adaptation_{'_'.join(shown)}.png"
+    name, shown = figure2(list(trained))
     tasks, k = 3, 10
     fig, axes = plt.subplots(len(shown), tasks, figsize=(4 * tasks, 3 * len(shown)), squeeze=False)
     grid = data["grid"][0, :, 0]
@@ -359,6 +366,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if parser.parse_args(argv).paper:  # the paper's length becomes the default: --iterations given still wins
         parser.set_defaults(iterations=PAPER_ITERATIONS)
     args = parser.parse_args(argv)
+    if args.eval_only:  # checkpoints are evaluated with their own settings: a training flag would be ignored
+        ignored = sorted(common.explicit_flags(parser, argv) - EVALUATION_FLAGS)
+        if ignored:
+            shown = ", ".join(f"--{flag.replace('_', '-')}" for flag in ignored)
+            raise common.DemoError(f"--eval-only evaluates checkpoints with their own settings: drop {shown}")
     algos = ALGORITHMS if args.algo == "all" else [a.strip() for a in args.algo.split(",") if a.strip()]
     unknown = [a for a in algos if a not in ALGORITHMS]
     if unknown or not algos:
@@ -387,7 +399,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.out,
         folders=("results", "checkpoints"),
         files=[f"results/{a}.json" for a in written] + [f"checkpoints/{a}.npz" for a in written]
-        + ["results.md", "results.csv", "fig3_steps.png", "fig2_adaptation.png"],
+        + ["results.md", "results.csv", "fig3_steps.png", figure2(written)[0]],
     )  # fmt: skip
     return args
 

@@ -138,7 +138,7 @@ def test_a_checkpoint_from_another_architecture_is_refused(tmp_path):
                     "--out", str(tmp_path)).returncode == 0  # fmt: skip
     result = run_demo("fewshot", "--eval-only", str(tmp_path / "checkpoints" / "maml.npz"), "--classes", "8", "5", "6",
                       "--filters", "4", "--eval-episodes", "2")  # fmt: skip
-    assert result.returncode == 2 and "another architecture" in result.stderr
+    assert result.returncode == 2 and "is not a few-shot checkpoint" in result.stderr
 
 
 # ---- few-shot classification ---------------------------------------------------------------------
@@ -304,7 +304,7 @@ def test_fewshot_eval_only_keeps_the_training_record_and_uses_the_checkpoints_se
     before = json.loads(record_path.read_text())
     assert len(before["curves"]) == 2 and before["untrained_test_accuracy"] is not None
     checkpoint = tmp_path / "checkpoints" / "fomaml_5way1shot.npz"
-    again = run_demo("fewshot", *FEWSHOT_SMALL, "--eval-only", str(checkpoint), "--out", str(tmp_path))
+    again = run_demo("fewshot", "--eval-only", str(checkpoint), "--out", str(tmp_path))  # nothing else needed
     assert again.returncode == 0, again.stderr
     assert "algo=fomaml" in again.stdout and "inner_lr=0.3" in again.stdout and "inner_steps=2" in again.stdout
     after = json.loads(record_path.read_text())
@@ -346,6 +346,13 @@ def test_resume_with_other_settings_names_every_difference(tmp_path):
         (lambda arrays, info: arrays.update({"param/layers.0.bias": np.zeros(40)}), "float64, this run's model"),
         (lambda arrays, info: info.pop("meta_lr"), "does not record the settings ['meta_lr']"),
         (lambda arrays, info: info.update(iteration=3.7), "malformed"),
+        (lambda arrays, info: info.update(iteration=10**30, adam_step=10**30), "malformed"),
+        (lambda arrays, info: info.update(adam_step=0), "malformed"),
+        (lambda arrays, info: info["history"].update(running_loss="abc"), "malformed"),
+        (lambda arrays, info: info["history"].update(running_loss=float("nan")), "malformed"),
+        (lambda arrays, info: info.update(history=[1]), "malformed"),
+        (lambda arrays, info: arrays.update({"adam_m/extra": np.zeros(1)}), "arrays this run does not know"),
+        (lambda arrays, info: arrays["adam_v/layers.0.weight"].__setitem__((0, 0), -1.0), "never negative"),
         (lambda arrays, info: arrays.pop("param/layers.2.bias"), "no parameter 'layers.2.bias'"),
     ],
 )
@@ -398,7 +405,7 @@ def test_a_divergence_names_its_likely_cause_and_only_a_checkpoint_that_exists(t
         training(tmp_path / "a", diverge_at=2)
     message = str(early.value)
     assert "at iteration 2" in message and "the inner loop overshot" in message and "--inner-lr (now 0.01)" in message
-    assert "no checkpoint was written yet (the first would have come at iteration 4)" in message
+    assert "this run wrote no checkpoint yet (the first would have come at iteration 4)" in message
     assert not (tmp_path / "a" / "fake.npz").exists()
     with pytest.raises(DemoError) as later:  # θ itself blown up: the outer loop
         training(tmp_path / "b", diverge_at=30, blow_up=True)
@@ -418,7 +425,7 @@ def test_a_diverging_demo_stops_in_one_line_with_its_cause(tmp_path, flag, cause
     result = run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--iterations", "300", "--eval-tasks", "3",
                       "--out", str(tmp_path), *flag)  # fmt: skip
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-    assert cause in result.stderr and "no checkpoint was written yet" in result.stderr
+    assert cause in result.stderr and "this run wrote no checkpoint yet" in result.stderr
 
 
 def test_ctrl_c_in_training_says_which_checkpoint_to_resume_from(tmp_path):
@@ -434,7 +441,9 @@ def test_ctrl_c_in_training_says_which_checkpoint_to_resume_from(tmp_path):
         step.calls = 0
         return step
 
-    with pytest.raises(Interrupted, match=r"stopped at iteration 2, before its first checkpoint.*nothing to resume"):
+    with pytest.raises(
+        Interrupted, match=r"stopped at iteration 2, before its first checkpoint: nothing of this run to resume"
+    ):
         _fake_training(tmp_path / "a", interrupted_at(2))
     with pytest.raises(Interrupted, match=r"stopped at iteration 9; .*fake.npz holds iteration 8: .*--resume"):
         _fake_training(tmp_path / "b", interrupted_at(9))
@@ -531,11 +540,15 @@ def test_fewshot_eval_only_refuses_flags_that_contradict_the_checkpoint_before_a
                        "--checkpoint-every", "2", "--out", str(tmp_path))  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     checkpoint = str(tmp_path / "checkpoints" / "maml_3way2shot.npz")
-    clash = run_demo("fewshot", *FEWSHOT_SMALL, "--eval-only", checkpoint, "--shots", "1", "--seed", "0")
+    clash = run_demo("fewshot", "--eval-only", checkpoint, "--shots", "1", "--seed", "0")
     assert clash.returncode == 2 and clash.stdout == ""
     assert "--shots 1 (the checkpoint: 2)" in clash.stderr and "--seed 0 (the checkpoint: 3)" in clash.stderr
-    fewer = run_demo("fewshot", *FEWSHOT_SMALL, "--eval-only", checkpoint, "--eval-steps", "1", "--out", str(tmp_path))
+    fewer = run_demo("fewshot", "--eval-only", checkpoint, "--eval-steps", "1", "--out", str(tmp_path))
     assert fewer.returncode == 0 and "(1 fine-tuning steps" in fewer.stdout  # an evaluation setting may change
+    ignored = run_demo("fewshot", "--eval-only", checkpoint, "--meta-lr", "0.1", "--iterations", "9")
+    assert ignored.returncode == 2 and "drop --iterations, --meta-lr" in ignored.stderr
+    ignored = run_demo("sinusoid", "--eval-only", checkpoint, "--dtype", "float64", "--inner-lr", "0.5")
+    assert ignored.returncode == 2 and "drop --dtype, --inner-lr" in ignored.stderr
     resumed = run_demo("fewshot", *FEWSHOT_SMALL, "--ways", "3", "--shots", "2", "--seed", "3", "--filters", "8",
                        "--iterations", "4", "--resume", "--out", str(tmp_path))  # fmt: skip
     assert resumed.returncode == 2 and resumed.stdout == "" and "filters=4 (this run: 8)" in resumed.stderr
@@ -580,3 +593,10 @@ def test_an_inner_loop_that_overshoots_without_overflowing_is_reported_without_w
                       "--out", str(tmp_path))  # fmt: skip
     assert result.returncode == 0 and "Warning" not in result.stderr
     assert "times worse than not adapting" in result.stderr and "lower --inner-lr (now 1e+06)" in result.stderr
+
+
+def test_a_run_whose_meta_parameters_blow_up_without_overflowing_is_told_so(tmp_path):
+    result = run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--iterations", "200", "--eval-tasks", "3",
+                      "--meta-lr", "1", "--out", str(tmp_path))  # fmt: skip
+    assert result.returncode == 0 and result.stderr.count("\n") == 1, result.stderr
+    assert "the meta-parameters themselves blew up" in result.stderr and "--meta-lr (now 1)" in result.stderr
