@@ -179,7 +179,7 @@ class Tensor:
 
     def __copy__(self) -> Tensor:
         data, requires_grad, grad = self.__reduce_ex__(2)[1]
-        return _restore_leaf(data.copy(), requires_grad, None if grad is None else _wrap(grad.data.copy()))
+        return _restore_leaf(data.copy(), requires_grad, None if grad is None else wrap_array(grad.data.copy()))
 
     def __repr__(self) -> str:
         body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -202,7 +202,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (no creator, does not require grad)."""
-        return _wrap(self.data)
+        return wrap_array(self.data)
 
     def backward(self, grad: Any = None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
@@ -216,10 +216,10 @@ class Tensor:
                 "without any tensor that requires grad (or under tinymeta.no_grad())"
             )
         leaves: dict[int, Tensor] = {}
-        seeds = _seed_gradients((self,), None if grad is None else (grad,), what="grad", of="the tensor")
+        seeds = seed_gradients((self,), None if grad is None else (grad,), what="grad", of="the tensor")
         with grad_mode(create_graph):
             grads = _backpropagate((self,), seeds, targets=None, leaves=leaves)
-            fresh = _fresh([grads[key] for key in leaves], [*seeds, *leaves.values()])
+            fresh = fresh_gradients([grads[key] for key in leaves], [*seeds, *leaves.values()])
             for leaf, g in zip(leaves.values(), fresh):
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
 
@@ -326,8 +326,14 @@ TensorLike = Any  # a Tensor, a backend array, or anything numpy.asarray accepts
 _new_object = object.__new__
 
 
-def _wrap(data: Any) -> Tensor:
-    """A leaf Tensor around a backend array, skipping all checks (the fast internal path)."""
+# ---------------------------------------------------------------------------------------------
+# Internal API: the few helpers tinymeta's own modules (ops, nn, meta, transforms, testing) build
+# on. They skip the checks ``tensor()`` makes, so they take backend arrays that are already right.
+# ---------------------------------------------------------------------------------------------
+
+
+def wrap_array(data: Any) -> Tensor:
+    """A constant Tensor (no gradient, no history) around the backend array ``data``, unchecked."""
     t = _new_object(Tensor)
     t.data = data
     t.requires_grad = False
@@ -336,25 +342,40 @@ def _wrap(data: Any) -> Tensor:
     return t
 
 
-def _leaf(data: Any) -> Tensor:
+def new_leaf(data: Any) -> Tensor:
     """A fresh leaf that requires grad around a floating-point backend array (no graph history)."""
-    t = _wrap(data)
+    t = wrap_array(data)
     t.requires_grad = True
     return t
 
 
-def _restore_leaf(data: Any, requires_grad: bool, grad: Tensor | None) -> Tensor:
-    """The leaf ``Tensor.__reduce_ex__`` describes (for copy, deepcopy and pickle)."""
-    t = _leaf(data) if requires_grad else _wrap(data)
-    t.grad = grad
-    return t
-
-
-def _zeros_for_none(grads: Sequence[Tensor | None], like: Sequence[Tensor]) -> tuple[Tensor, ...]:
+def zeros_for_none(grads: Sequence[Tensor | None], like: Sequence[Tensor]) -> tuple[Tensor, ...]:
     """The gradients, with zeros (of the matching tensor's shape) where ``grad`` gave None."""
     return tuple(
-        g if g is not None else _wrap(backend.array_module(x.data).zeros_like(x.data)) for g, x in zip(grads, like)
+        g if g is not None else wrap_array(backend.array_module(x.data).zeros_like(x.data)) for g, x in zip(grads, like)
     )
+
+
+def binary_operands(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
+    """Both operands of a binary op as Tensors; a Python scalar takes the other operand's dtype and
+    backend (NumPy's rule for Python scalars), whichever side it is on."""
+    if type(b) is Tensor and type(a) is Tensor:
+        return a, b
+    if isinstance(a, Tensor) or (type(b) in (int, float) and type(a) not in (int, float)):
+        a = as_tensor(a)
+        return a, as_tensor(b, a)
+    b = as_tensor(b)
+    return as_tensor(a, b), b
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _restore_leaf(data: Any, requires_grad: bool, grad: Tensor | None) -> Tensor:
+    """The leaf ``Tensor.__reduce_ex__`` describes (for copy, deepcopy and pickle)."""
+    t = new_leaf(data) if requires_grad else wrap_array(data)
+    t.grad = grad
+    return t
 
 
 def _check_no_graph_inside(data: Any) -> None:
@@ -417,18 +438,18 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
         dtype = data.dtype
         if dtype.kind == "f" or (kind is int and dtype.kind in "iu"):
             if type(data) is numpy.ndarray:
-                return _wrap(_numpy_scalar(x, dtype))
-            return _wrap(backend.array_module(data).asarray(x, dtype=dtype))
+                return wrap_array(_numpy_scalar(x, dtype))
+            return wrap_array(backend.array_module(data).asarray(x, dtype=dtype))
     if isinstance(x, Tensor):
         return x
     _check_no_graph_inside(x)
     if isinstance(x, numpy.ndarray) and type(x) is not numpy.ndarray:
         x = numpy.asarray(x)  # a subclass (np.matrix: * is a matrix product) as the plain array it holds
     if like is None:
-        return _wrap(x if isinstance(x, _ARRAY_TYPES) else backend.get_backend(None).asarray(x))
+        return wrap_array(x if isinstance(x, _ARRAY_TYPES) else backend.get_backend(None).asarray(x))
     if type(x) is type(like.data):
-        return _wrap(x)
-    return _wrap(backend.asarray_like(x, like.data))
+        return wrap_array(x)
+    return wrap_array(backend.asarray_like(x, like.data))
 
 
 _scalar_cache: dict[numpy.dtype, dict[float, numpy.ndarray]] = {}
@@ -461,7 +482,7 @@ def _compare(ufunc_name: str, a: TensorLike, b: TensorLike) -> Tensor:
     b = as_tensor(b, a)
     check_same_backend(ufunc_name, (a, b))
     xp = backend.array_module(a.data)
-    return _wrap(xp.asarray(getattr(xp, ufunc_name)(a.data, b.data)))
+    return wrap_array(xp.asarray(getattr(xp, ufunc_name)(a.data, b.data)))
 
 
 def check_same_backend(op_name: str, tensors: Sequence[Tensor]) -> None:
@@ -562,10 +583,10 @@ def grad(
             raise ValueError(f"inputs[{i}] (shape {x.shape}) does not require grad; create it with requires_grad=True")
     if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
         grad_outputs = (grad_outputs,)
-    seeds = _seed_gradients(outputs, grad_outputs)
+    seeds = seed_gradients(outputs, grad_outputs)
     with grad_mode(create_graph):
         grads = _backpropagate(outputs, seeds, targets={id(x) for x in inputs})
-        result = _fresh([grads.get(id(x)) for x in inputs], [*seeds, *inputs])
+        result = fresh_gradients([grads.get(id(x)) for x in inputs], [*seeds, *inputs])
     if not allow_unused:
         for i, (x, g) in enumerate(zip(inputs, result)):
             if g is None:
@@ -598,7 +619,7 @@ def _as_tensor_tuple(xs: Any, what: str) -> tuple[Tensor, ...]:
     return xs
 
 
-def _seed_gradients(
+def seed_gradients(
     outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, what: str = "grad_outputs", of: str = "outputs"
 ) -> list[Tensor]:
     """One upstream gradient per output: ones for a scalar output, else the given array in the output's
@@ -616,7 +637,7 @@ def _seed_gradients(
                 raise ValueError(
                     f"{output} has shape {y.shape}: the gradient of a non-scalar output needs {name} of the same shape"
                 )
-            g = _wrap(backend.array_module(y.data).ones_like(y.data))
+            g = wrap_array(backend.array_module(y.data).ones_like(y.data))
         else:
             g = as_tensor(g, y)
             check_same_backend(what, (y, g))
@@ -632,7 +653,7 @@ def _seed_gradients(
     return seeds
 
 
-def _fresh(gradients: Sequence[Tensor | None], others: Sequence[Tensor]) -> list[Tensor | None]:
+def fresh_gradients(gradients: Sequence[Tensor | None], others: Sequence[Tensor]) -> list[Tensor | None]:
     """The gradients, each its own writable array. A gradient is copied (a differentiable copy when
     recording) when it is read-only or shares memory with one of ``others`` (the caller's
     ``grad_outputs``, the inputs) or with a gradient already returned; a view of a temporary that

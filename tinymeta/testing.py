@@ -28,7 +28,7 @@ from typing import Any
 import numpy
 
 from .backend import array_module
-from .engine import Tensor, TensorLike, _leaf, _zeros_for_none, grad, grad_mode, tensor
+from .engine import Tensor, TensorLike, grad, grad_mode, new_leaf, tensor, zeros_for_none
 
 Outputs = Any  # a Tensor or a tuple of Tensors
 
@@ -53,7 +53,7 @@ def _as_outputs(out: Outputs) -> tuple[Tensor, ...]:
 
 
 def _float64_leaves(arrays: Sequence[Any]) -> list[Tensor]:
-    return [_leaf(a) for a in arrays]
+    return [new_leaf(a) for a in arrays]
 
 
 def _projection_vectors(outs: Sequence[Tensor], seed: int) -> list[Any]:
@@ -154,11 +154,11 @@ def projected_grad(f: Callable[..., Outputs], seed: int = 1) -> Callable[..., tu
             vectors.extend(_projection_vectors(outs, seed))
         pairs = [(o, v) for o, v in zip(outs, vectors) if o.requires_grad]
         if not pairs:
-            return _zeros_for_none([None] * len(xs), xs)
+            return zeros_for_none([None] * len(xs), xs)
         grads = grad(
             [o for o, _ in pairs], xs, grad_outputs=[v for _, v in pairs], create_graph=True, allow_unused=True
         )
-        return _zeros_for_none(grads, xs)
+        return zeros_for_none(grads, xs)
 
     return gradient
 

@@ -34,16 +34,16 @@ from .backend import array_module
 from .engine import (
     Tensor,
     TensorLike,
-    _fresh,
-    _leaf,
-    _seed_gradients,
-    _wrap,
-    _zeros_for_none,
     depends_on_leaves_other_than,
+    fresh_gradients,
     grad,
     grad_mode,
     is_grad_enabled,
+    new_leaf,
+    seed_gradients,
     tensor,
+    wrap_array,
+    zeros_for_none,
 )
 
 
@@ -70,7 +70,7 @@ def _variables(primals: Sequence[TensorLike]) -> tuple[tuple[Tensor, ...], set[i
         if t.requires_grad and is_grad_enabled():
             z = ops.astype(t, t.dtype)  # a copy whose gradient flows back to t
         else:
-            z = _leaf(t.data)
+            z = new_leaf(t.data)
             inside.add(id(z))
         variables.append(z)
     return tuple(variables), inside
@@ -111,10 +111,10 @@ def _describe(value: Any) -> str:
 def _tangents(tangents: Any, variables: Sequence[Tensor], several: bool) -> list[Tensor]:
     """The tangents, one per primal, in the primal's dtype and shape (they may require grad)."""
     if not several:
-        return _seed_gradients(variables, (tangents,), what="tangents", of="the primal")
+        return seed_gradients(variables, (tangents,), what="tangents", of="the primal")
     if not isinstance(tangents, (list, tuple)):
         raise TypeError(f"several primals need a tuple of tangents, one per primal; got {type(tangents).__name__}")
-    return _seed_gradients(variables, tangents, what="tangents", of="primals")
+    return seed_gradients(variables, tangents, what="tangents", of="primals")
 
 
 def _result(per_input: Sequence[Any], several: bool) -> Any:
@@ -126,7 +126,7 @@ def _values(outs: Sequence[Tensor], keep: bool, variables: Sequence[Tensor]) -> 
     with the caller's primals (f may return a primal itself, or a view of it)."""
     if keep:
         return tuple(outs)
-    return tuple(_fresh([o.detach() for o in outs], variables))
+    return tuple(fresh_gradients([o.detach() for o in outs], variables))
 
 
 def vjp(f: Callable[..., Any], *primals: TensorLike) -> tuple[Any, Callable[[Any], tuple[Tensor, ...]]]:
@@ -155,7 +155,7 @@ def vjp(f: Callable[..., Any], *primals: TensorLike) -> tuple[Any, Callable[[Any
             raise ValueError(f"f returned {len(outs)} outputs: vjp_fn needs a tuple of {len(outs)} cotangents")
         else:
             cotangents = tuple(cotangent)
-        seeds = _seed_gradients(outs, cotangents, what="cotangent", of="f's output" if single else "f's outputs")
+        seeds = seed_gradients(outs, cotangents, what="cotangent", of="f's output" if single else "f's outputs")
         record = recording and is_grad_enabled() and depends_on_leaves_other_than([*outs, *seeds], inside)
         pairs = [(o, s) for o, s in zip(outs, seeds) if o.requires_grad]
         grads: Sequence[Tensor | None] = [None] * len(variables)
@@ -163,7 +163,7 @@ def vjp(f: Callable[..., Any], *primals: TensorLike) -> tuple[Any, Callable[[Any
             grads = grad(
                 [o for o, _ in pairs], variables, [s for _, s in pairs], create_graph=record, allow_unused=True
             )
-        return _zeros_for_none(grads, variables)
+        return zeros_for_none(grads, variables)
 
     values = _values(outs, recording and depends_on_leaves_other_than(outs, inside), variables)
     return (values[0] if single else values), vjp_fn
@@ -189,14 +189,14 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Any, Any]:
     products: list[Tensor | None] = [None] * len(outs)
     dependent = [i for i, o in enumerate(outs) if o.requires_grad]
     if dependent:
-        us = [_leaf(array_module(outs[i].data).zeros_like(outs[i].data)) for i in dependent]
+        us = [new_leaf(array_module(outs[i].data).zeros_like(outs[i].data)) for i in dependent]
         transposed = grad([outs[i] for i in dependent], variables, us, create_graph=True, allow_unused=True)  # J^T u
         pairs = [(g, t) for g, t in zip(transposed, tangents) if g is not None and g.requires_grad]
         if pairs:
             jts = grad([g for g, _ in pairs], us, [t for _, t in pairs], create_graph=record, allow_unused=True)
             for i, jt in zip(dependent, jts):
                 products[i] = jt
-    products = [p if p is not None else _wrap(array_module(o.data).zeros_like(o.data)) for p, o in zip(products, outs)]
+    products = list(zeros_for_none(products, outs))
     outs = _values(outs, keep, variables)
     return (outs[0], products[0]) if single else (outs, tuple(products))
 
@@ -228,7 +228,7 @@ def hvp(f: Callable[..., Tensor], primals: Any, tangents: Any) -> tuple[Tensor, 
             products = grad(
                 [g for g, _ in pairs], variables, [v for _, v in pairs], create_graph=record, allow_unused=True
             )
-    return _values((y,), keep, variables)[0], _result(_zeros_for_none(products, variables), several)
+    return _values((y,), keep, variables)[0], _result(zeros_for_none(products, variables), several)
 
 
 def jacobian(f: Callable[..., Any], x: Any) -> Any:
@@ -254,14 +254,14 @@ def jacobian(f: Callable[..., Any], x: Any) -> Any:
                 basis = xp.zeros(y.size, dtype=y.dtype)
                 basis[k] = 1
                 gs = grad(y, variables, basis.reshape(y.shape), create_graph=record, allow_unused=True)
-                for row, g in zip(rows, _zeros_for_none(gs, variables)):
+                for row, g in zip(rows, zeros_for_none(gs, variables)):
                     row.append(g)
         per_input = []
         for row, z in zip(rows, variables):
             if row:
                 per_input.append(ops.reshape(ops.stack(row), y.shape + z.shape))
             else:  # the output does not depend on x (or is empty)
-                per_input.append(_wrap(array_module(z.data).zeros(y.shape + z.shape, dtype=z.dtype)))
+                per_input.append(wrap_array(array_module(z.data).zeros(y.shape + z.shape, dtype=z.dtype)))
         blocks.append(_result(per_input, several))
     return blocks[0] if single else tuple(blocks)
 
@@ -286,7 +286,7 @@ def hessian(f: Callable[..., Tensor], x: Any) -> Any:
         gradients: Sequence[Tensor | None] = [None] * len(variables)
         if y.requires_grad:
             gradients = grad(y, variables, create_graph=True, allow_unused=True)
-        return _result(_zeros_for_none(gradients, variables), several)
+        return _result(zeros_for_none(gradients, variables), several)
 
     blocks = jacobian(gradient, x)
     if not output_shape[0]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .._checks import integer
 from ..backend import array_module
-from ..engine import _leaf
+from ..engine import new_leaf
 from .inner_loop import LossFn, Params
 from .maml import MAML
 
@@ -63,5 +63,5 @@ class CAVIA(MAML):
         """The shared network, plus a zero context [T, k] (or [k]) that requires grad."""
         first = next(iter(params.values()))
         shape = (self.context_dim,) if tasks is None else (tasks, self.context_dim)
-        context = _leaf(array_module(first.data).zeros(shape, dtype=first.dtype))
+        context = new_leaf(array_module(first.data).zeros(shape, dtype=first.dtype))
         return {**params, self.context_name: context}

@@ -28,7 +28,7 @@ from typing import Any
 from .. import ops
 from .._checks import integer, real
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, grad, grad_mode
+from ..engine import Tensor, TensorLike, grad, grad_mode, new_leaf, wrap_array, zeros_for_none
 from ..transforms import hvp
 from .inner_loop import (
     LossFn,
@@ -82,7 +82,7 @@ class iMAML:  # noqa: N801  (the paper's name)
 
     def _steps(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int) -> Iterator[Params]:
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        theta = {n: _wrap(p.data) for n, p in meta_params.items()}
+        theta = {n: wrap_array(p.data) for n, p in meta_params.items()}
 
         def proximal_loss(phi: Params, x: TensorLike, y: TensorLike) -> Tensor:
             penalty: Any = 0.0
@@ -105,12 +105,12 @@ class iMAML:  # noqa: N801  (the paper's name)
         tasks = check_episode(x_support, y_support, x_query, y_query)
         names = list(meta_params)
         # φ* as fresh leaves: the implicit gradient needs derivatives at φ* only, not through the solver
-        phi = {n: _leaf(p.data) for n, p in self.adapt(meta_params, x_support, y_support).items()}
+        phi = {n: new_leaf(p.data) for n, p in self.adapt(meta_params, x_support, y_support).items()}
         with grad_mode(True):
             query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
             total = ops.sum(query)
         query_grads = grad(total, [phi[n] for n in names], allow_unused=True)
-        b = [g.data for g in _zeros_for_none(query_grads, [phi[n] for n in names])]
+        b = [g.data for g in zeros_for_none(query_grads, [phi[n] for n in names])]
 
         point = [phi[n].detach() for n in names]  # H v at φ*: products only, no graph of them
 
@@ -118,11 +118,11 @@ class iMAML:  # noqa: N801  (the paper's name)
             def total_train_loss(*phis: Tensor) -> Tensor:
                 return ops.sum(self.loss_fn(dict(zip(names, phis)), x_support, y_support))
 
-            _, products = hvp(total_train_loss, point, [_wrap(v) for v in vectors])
+            _, products = hvp(total_train_loss, point, [wrap_array(v) for v in vectors])
             return [p.data for p in products]
 
         solution = conjugate_gradient(train_hvp, b, self.lam, self.cg_damping, self.cg_steps)
-        grads = {n: _wrap(u.mean(axis=0)) for n, u in zip(names, solution)}
+        grads = {n: wrap_array(u.mean(axis=0)) for n, u in zip(names, solution)}
         return float(query.data.mean()), grads
 
 

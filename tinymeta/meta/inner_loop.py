@@ -33,7 +33,7 @@ import numpy
 
 from .. import ops
 from .._checks import integer, real
-from ..engine import Tensor, TensorLike, _leaf, grad, grad_mode, is_grad_enabled
+from ..engine import Tensor, TensorLike, grad, grad_mode, is_grad_enabled, new_leaf
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Params, TensorLike, TensorLike], Tensor]
@@ -74,7 +74,7 @@ def inner_steps(
     for s in range(steps):
         # A fresh leaf where nothing is recorded (or where φ_s is a constant, as a θ that does not require
         # grad): the support loss must be differentiable in the adapted parameters.
-        phi = {n: _leaf(p.data) if n in adapt and (detached or not p.requires_grad) else p for n, p in phi.items()}
+        phi = {n: new_leaf(p.data) if n in adapt and (detached or not p.requires_grad) else p for n, p in phi.items()}
         with grad_mode(True):
             losses = task_losses(loss_fn, phi, x, y, loss_shape)
             total = ops.sum(losses) if losses.ndim else losses
@@ -172,4 +172,4 @@ def check_params(params: Params) -> Params:
 def meta_parameters(params: Params) -> Params:
     """Meta-parameters from a model's parameters: each copied into a fresh leaf that requires grad
     (the caller's arrays are never shared with them)."""
-    return {n: _leaf(p.data.copy()) for n, p in check_params(params).items()}
+    return {n: new_leaf(p.data.copy()) for n, p in check_params(params).items()}

@@ -37,7 +37,7 @@ from typing import Any, Literal
 from .. import ops
 from .._checks import real
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, _leaf, _wrap, _zeros_for_none, grad, grad_mode
+from ..engine import Tensor, TensorLike, grad, grad_mode, new_leaf, wrap_array, zeros_for_none
 from .inner_loop import (
     LossFn,
     Params,
@@ -121,7 +121,7 @@ class MAML:
                 # Meta-SGD: α has the shape of its parameter; LSLR: one α per tensor and inner step.
                 shape = meta[n].shape if self.learn_inner_lr == "per_parameter" else (self.inner_steps,)
                 xp = array_module(meta[n].data)
-                meta[STEP_SIZE_PREFIX + n] = _leaf(xp.full(shape, self.inner_lr, dtype=meta[n].dtype))
+                meta[STEP_SIZE_PREFIX + n] = new_leaf(xp.full(shape, self.inner_lr, dtype=meta[n].dtype))
         return meta
 
     def _check_params(self, params: Params) -> Params:
@@ -201,7 +201,7 @@ class MAML:
         )
         for phi in trajectory:
             if mode == "detached":  # φ = θ + (φ - θ) held constant: d φ / d θ = I, as FOMAML prescribes
-                phi = {**phi, **{n: phi0[n] + _wrap(phi[n].data - phi0[n].data) for n in adapted}}
+                phi = {**phi, **{n: phi0[n] + wrap_array(phi[n].data - phi0[n].data) for n in adapted}}
             yield phi
 
     def fine_tune(
@@ -270,13 +270,13 @@ class MAML:
 
         Recording is on inside, whatever the caller's ``no_grad``, and a meta-parameter that does not
         require grad (a plain copy of θ) is differentiated all the same: a meta-gradient needs its graph."""
-        meta_params = {n: p if p.requires_grad else _leaf(p.data) for n, p in check_params(meta_params).items()}
+        meta_params = {n: p if p.requires_grad else new_leaf(p.data) for n, p in check_params(meta_params).items()}
         with grad_mode(True):
             loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query)
         names = list(meta_params)
         grads = grad(loss, [meta_params[n] for n in names], allow_unused=True)
         params = [meta_params[n] for n in names]
-        return float(loss.item()), dict(zip(names, _zeros_for_none(grads, params)))
+        return float(loss.item()), dict(zip(names, zeros_for_none(grads, params)))
 
 
 def _task(a: TensorLike, t: int) -> Any:

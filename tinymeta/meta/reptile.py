@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .. import ops
-from ..engine import TensorLike, _leaf, _wrap, no_grad
+from ..engine import TensorLike, new_leaf, no_grad, wrap_array
 from .inner_loop import (
     LossFn,
     Params,
@@ -47,7 +47,7 @@ class Reptile:
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         if not self.batched:
             per_task = [final(self._steps(meta_params, x_support[t], y_support[t], None)) for t in range(tasks)]
-            return {n: _leaf(ops.stack([phi[n] for phi in per_task]).data) for n in meta_params}
+            return {n: new_leaf(ops.stack([phi[n] for phi in per_task]).data) for n in meta_params}
         return final(self._steps(meta_params, x_support, y_support, tasks))
 
     def fine_tune(
@@ -85,5 +85,5 @@ class Reptile:
         phi = self.adapt(meta_params, x_support, y_support)
         with no_grad():
             query = task_losses(self.loss_fn, phi, x_query, y_query, (tasks,))
-        grads = {n: _wrap(p.data - phi[n].data.mean(axis=0)) for n, p in meta_params.items()}
+        grads = {n: wrap_array(p.data - phi[n].data.mean(axis=0)) for n, p in meta_params.items()}
         return float(query.data.mean()), grads

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import ops
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, _wrap, as_tensor
+from ..engine import Tensor, TensorLike, as_tensor, wrap_array
 
 
 def mse_loss(prediction: Tensor, target: TensorLike) -> Tensor:
@@ -62,4 +62,4 @@ def accuracy(logits: Tensor, labels: TensorLike) -> Tensor:
     xp = array_module(logits.data)
     hits = (logits.data.argmax(axis=-1)[..., None] == xp.arange(logits.shape[-1])) & is_label
     examples = logits.shape[-2]
-    return _wrap(hits.sum(axis=(-2, -1)) / examples if examples else xp.full(hits.shape[:-2], xp.nan))
+    return wrap_array(hits.sum(axis=(-2, -1)) / examples if examples else xp.full(hits.shape[:-2], xp.nan))

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._checks import real
 from ..backend import array_module
-from ..engine import Tensor, _leaf, _wrap
+from ..engine import Tensor, new_leaf, wrap_array
 
 Params = dict[str, Tensor]
 
@@ -54,7 +54,7 @@ class SGD:
     def step(self, params: Params, grads: Params, state: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
         g = _gradients(params, grads, state, ("velocity",))
         velocity = {n: self.momentum * state["velocity"][n] + g[n] for n in params}
-        new = {n: _leaf(p.data - self.lr * velocity[n]) for n, p in params.items()}
+        new = {n: new_leaf(p.data - self.lr * velocity[n]) for n, p in params.items()}
         return new, {"velocity": velocity}
 
 
@@ -87,7 +87,7 @@ class Adam:
         scale = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
         eps = self.eps * math.sqrt(1 - b2**t)  # the same as eps added to sqrt(v-hat)
         xp = array_module
-        new = {n: _leaf(p.data - scale * m[n] / (xp(v[n]).sqrt(v[n]) + eps)) for n, p in params.items()}
+        new = {n: new_leaf(p.data - scale * m[n] / (xp(v[n]).sqrt(v[n]) + eps)) for n, p in params.items()}
         return new, {"step": t, "m": m, "v": v}
 
 
@@ -104,4 +104,4 @@ def clip_grad_norm(grads: Params, max_norm: float) -> tuple[Params, float]:
     if total <= max_norm:
         return dict(grads), total
     factor = max_norm / (total + 1e-12)
-    return {n: _wrap(g.data * factor) for n, g in grads.items()}, total
+    return {n: wrap_array(g.data * factor) for n, g in grads.items()}, total

@@ -11,20 +11,8 @@ import math
 from typing import Any
 
 from ..backend import array_module
-from ..engine import Function, Tensor, TensorLike, as_tensor
+from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands
 from .shape import broadcast_to, sum_to, where
-
-
-def binary_operands(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
-    """Both operands as Tensors; a Python scalar takes the other operand's dtype and backend (NumPy's
-    rule for Python scalars), whichever side it is on."""
-    if type(b) is Tensor and type(a) is Tensor:
-        return a, b
-    if isinstance(a, Tensor) or (type(b) in (int, float) and type(a) not in (int, float)):
-        a = as_tensor(a)
-        return a, as_tensor(b, a)
-    b = as_tensor(b)
-    return as_tensor(a, b), b
 
 
 def _grad_for(x: Tensor, g: Tensor) -> Tensor | None:

@@ -7,8 +7,7 @@ from typing import Any
 import numpy
 
 from ..backend import array_module
-from ..engine import Function, Tensor, TensorLike, check_same_backend
-from .arithmetic import binary_operands
+from ..engine import Function, Tensor, TensorLike, binary_operands, check_same_backend
 from .shape import reshape, sum_to, swapaxes
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy
 
 from ..backend import array_module, asarray_like, scatter_add, to_numpy
-from ..engine import Function, Tensor, TensorLike, as_tensor
+from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands
 
 Shape = tuple[int, ...]
 
@@ -287,8 +287,6 @@ def stack(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     """Elementwise ``a`` where ``condition`` is true, else ``b`` (all three broadcast)."""
-    from .arithmetic import binary_operands
-
     a, b = binary_operands(a, b)
     condition = as_tensor(condition, a).data
     if condition.dtype != bool:
