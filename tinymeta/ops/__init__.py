@@ -8,7 +8,7 @@ without its checks fails the tests.
 from .. import engine as _engine  # noqa: F401  (the engine first: it imports the ops back)
 from .arithmetic import add, div, mul, neg, power, sub
 from .conv import avg_pool2d, conv2d, max_pool2d
-from .elementwise import abs, astype, cos, exp, log, relu, sigmoid, sin, softplus, sqrt, tanh
+from .elementwise import abs, astype, cos, exp, log, relu, sigmoid, sin, softplus, sqrt, tanh, where
 from .linalg import matmul
 from .reduction import log_softmax, logsumexp, max, mean, min, softmax, sum
 from .shape import (
@@ -22,19 +22,18 @@ from .shape import (
     sum_to,
     swapaxes,
     transpose,
-    where,
 )
 
 __all__ = [
     # arithmetic
     "add", "sub", "mul", "div", "power", "neg",
     # elementwise
-    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "sin", "cos", "astype",
+    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "sin", "cos", "astype", "where",
     # reductions and the softmax family
     "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
     # shape
     "reshape", "transpose", "swapaxes", "broadcast_to", "sum_to", "expand_dims", "squeeze",
-    "concatenate", "stack", "where", "getitem",
+    "concatenate", "stack", "getitem",
     # linear algebra, convolution
     "matmul", "conv2d", "max_pool2d", "avg_pool2d",
 ]  # fmt: skip

@@ -12,7 +12,8 @@ from typing import Any
 
 from ..backend import array_module
 from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands
-from .shape import broadcast_to, sum_to, where
+from .elementwise import log, where
+from .shape import broadcast_to, sum_to
 
 
 def _grad_for(x: Tensor, g: Tensor) -> Tensor | None:
@@ -35,6 +36,11 @@ class Add(Function):
         return _grad_for(a, gy), _grad_for(b, gy)
 
 
+def add(a: TensorLike, b: TensorLike) -> Tensor:
+    """a + b, broadcasting."""
+    return Add()(*binary_operands(a, b))
+
+
 class Sub(Function):
     """y = a - b;  dy/da = 1, dy/db = -1."""
 
@@ -46,6 +52,11 @@ class Sub(Function):
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs
         return _grad_for(a, gy), _grad_for(b, -gy) if b.requires_grad else None
+
+
+def sub(a: TensorLike, b: TensorLike) -> Tensor:
+    """a - b, broadcasting."""
+    return Sub()(*binary_operands(a, b))
 
 
 class Mul(Function):
@@ -61,6 +72,11 @@ class Mul(Function):
         ga = _grad_for(a, gy * b) if a.requires_grad else None
         gb = _grad_for(b, gy * a) if b.requires_grad else None
         return ga, gb
+
+
+def mul(a: TensorLike, b: TensorLike) -> Tensor:
+    """a * b, broadcasting."""
+    return Mul()(*binary_operands(a, b))
 
 
 class Div(Function):
@@ -81,6 +97,45 @@ class Div(Function):
         ga = _grad_for(a, gy / b) if a.requires_grad else None
         gb = _grad_for(b, -gy * (self.output() / b)) if b.requires_grad else None
         return ga, gb
+
+
+def div(a: TensorLike, b: TensorLike) -> Tensor:
+    """a / b, broadcasting."""
+    return Div()(*binary_operands(a, b))
+
+
+class NoDerivative(Function):
+    """z -> 0 (or, with ``nan``, NaN where ``mask`` holds), a term whose derivative does not exist
+    where ``mask`` holds: its gradient is NaN there and exactly 0 elsewhere, and so is every
+    derivative after it, in z and in the incoming gradient alike.
+
+    Power adds it where the value of a derivative is a convention (0 * inf read as 0) but the next
+    derivative does not exist: differentiating further then says so, instead of inventing a number.
+    NaN appears only where a gradient flows: a non-zero one, or a symbolic one (forward mode's zero
+    seed, differentiated later); a constant zero (an unused output, another row of a Jacobian, a
+    zero tangent component) contributes nothing, and no NaN reaches another element.
+    """
+
+    __slots__ = ("mask", "nan")
+
+    def __init__(self, mask: Any, nan: bool = False) -> None:
+        self.mask = mask
+        self.nan = nan
+
+    def forward(self, z: Any) -> Any:
+        xp = array_module(z)
+        return xp.where(self.mask, math.nan, 0).astype(z.dtype) if self.nan else xp.zeros_like(z)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        flows = self.mask & ((gy.data != 0) | gy.requires_grad)
+        return NoDerivative(flows, nan=True)(gy) + NoDerivative(self.mask)(self.inputs[0])
+
+
+def _no_derivative(value: Tensor, xs: tuple[Tensor, ...], mask: Any) -> Tensor:
+    """``value``, with no derivative in any of ``xs`` where ``mask`` holds (see NoDerivative)."""
+    for x in xs if mask.any() else ():
+        value = value + NoDerivative(mask)(broadcast_to(x, mask.shape))
+    return value
 
 
 class Power(Function):
@@ -131,38 +186,9 @@ class Power(Function):
         return ga, gb
 
 
-class NoDerivative(Function):
-    """z -> 0 (or, with ``nan``, NaN where ``mask`` holds), a term whose derivative does not exist
-    where ``mask`` holds: its gradient is NaN there and exactly 0 elsewhere, and so is every
-    derivative after it, in z and in the incoming gradient alike.
-
-    Power adds it where the value of a derivative is a convention (0 * inf read as 0) but the next
-    derivative does not exist: differentiating further then says so, instead of inventing a number.
-    NaN appears only where a gradient flows: a non-zero one, or a symbolic one (forward mode's zero
-    seed, differentiated later); a constant zero (an unused output, another row of a Jacobian, a
-    zero tangent component) contributes nothing, and no NaN reaches another element.
-    """
-
-    __slots__ = ("mask", "nan")
-
-    def __init__(self, mask: Any, nan: bool = False) -> None:
-        self.mask = mask
-        self.nan = nan
-
-    def forward(self, z: Any) -> Any:
-        xp = array_module(z)
-        return xp.where(self.mask, math.nan, 0).astype(z.dtype) if self.nan else xp.zeros_like(z)
-
-    def backward(self, gy: Tensor) -> Tensor:
-        flows = self.mask & ((gy.data != 0) | gy.requires_grad)
-        return NoDerivative(flows, nan=True)(gy) + NoDerivative(self.mask)(self.inputs[0])
-
-
-def _no_derivative(value: Tensor, xs: tuple[Tensor, ...], mask: Any) -> Tensor:
-    """``value``, with no derivative in any of ``xs`` where ``mask`` holds (see NoDerivative)."""
-    for x in xs if mask.any() else ():
-        value = value + NoDerivative(mask)(broadcast_to(x, mask.shape))
-    return value
+def power(a: TensorLike, b: TensorLike) -> Tensor:
+    """a ** b, broadcasting. The gradient with respect to ``b`` is real for ``a > 0`` (and 0 at a = 0, b >= 0)."""
+    return Power()(*binary_operands(a, b))
 
 
 class Neg(Function):
@@ -177,34 +203,6 @@ class Neg(Function):
         return -gy
 
 
-def add(a: TensorLike, b: TensorLike) -> Tensor:
-    """a + b, broadcasting."""
-    return Add()(*binary_operands(a, b))
-
-
-def sub(a: TensorLike, b: TensorLike) -> Tensor:
-    """a - b, broadcasting."""
-    return Sub()(*binary_operands(a, b))
-
-
-def mul(a: TensorLike, b: TensorLike) -> Tensor:
-    """a * b, broadcasting."""
-    return Mul()(*binary_operands(a, b))
-
-
-def div(a: TensorLike, b: TensorLike) -> Tensor:
-    """a / b, broadcasting."""
-    return Div()(*binary_operands(a, b))
-
-
-def power(a: TensorLike, b: TensorLike) -> Tensor:
-    """a ** b, broadcasting. The gradient with respect to ``b`` is real for ``a > 0`` (and 0 at a = 0, b >= 0)."""
-    return Power()(*binary_operands(a, b))
-
-
 def neg(x: TensorLike) -> Tensor:
     """-x."""
     return Neg()(as_tensor(x))
-
-
-from .elementwise import log  # noqa: E402  (elementwise imports this module)

@@ -24,10 +24,6 @@ from .reduction import mean
 from .shape import reshape
 
 
-def _output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 class Im2Col(Function):
     """Windows of x (..., C, H, W) as columns (..., C, kh, kw, oh, ow).
 
@@ -90,33 +86,6 @@ class Col2Im(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return Im2Col(self.kernel, self.stride, self.padding)(gy)
-
-
-class WindowMax(Function):
-    """y = max over axis -3 of the window columns (..., k*k, oh, ow) -> (..., oh, ow).
-
-    dy/dx is 1 at the first maximum of each window (row-major window order; a NaN counts as the
-    maximum) and 0 elsewhere: at a tie the whole gradient goes to one element, as PyTorch's and JAX's
-    max-pooling do (a full reduction, ``tinymeta.max``, shares it instead, as theirs do). ``real``
-    marks the window positions inside the image: the -inf padding is never chosen, even beside a real
-    -inf. The mask is a constant, so the second derivative is 0.
-    """
-
-    __slots__ = ("real",)
-
-    def __init__(self, real: Any = True) -> None:
-        self.real = real
-
-    def forward(self, cols: Any) -> Any:
-        return cols.max(axis=-3)
-
-    def backward(self, gy: Tensor) -> Tensor:
-        cols = self.inputs[0].data
-        xp = array_module(cols)
-        peak = xp.expand_dims(self.output().data, -3)
-        chosen = ((cols == peak) | (xp.isnan(cols) & xp.isnan(peak))) & self.real
-        first = xp.expand_dims(chosen.argmax(axis=-3), -3) == xp.arange(cols.shape[-3]).reshape(-1, 1, 1)
-        return reshape(gy, gy.shape[:-2] + (1,) + gy.shape[-2:]) * as_tensor(first.astype(gy.dtype))
 
 
 def _windows(x: Tensor, kernel: tuple[int, int], stride: Any, padding: Any, pad_value: float, op: str) -> Tensor:
@@ -200,6 +169,33 @@ def _pool_windows(
         inside = array_module(x.data).ones((1,) + x.shape[-2:], dtype=bool)
         real = Im2Col((kernel_size, kernel_size), stride, padding, False).forward(inside).reshape(windows.shape[-3:])
     return windows, real
+
+
+class WindowMax(Function):
+    """y = max over axis -3 of the window columns (..., k*k, oh, ow) -> (..., oh, ow).
+
+    dy/dx is 1 at the first maximum of each window (row-major window order; a NaN counts as the
+    maximum) and 0 elsewhere: at a tie the whole gradient goes to one element, as PyTorch's and JAX's
+    max-pooling do (a full reduction, ``tinymeta.max``, shares it instead, as theirs do). ``real``
+    marks the window positions inside the image: the -inf padding is never chosen, even beside a real
+    -inf. The mask is a constant, so the second derivative is 0.
+    """
+
+    __slots__ = ("real",)
+
+    def __init__(self, real: Any = True) -> None:
+        self.real = real
+
+    def forward(self, cols: Any) -> Any:
+        return cols.max(axis=-3)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        cols = self.inputs[0].data
+        xp = array_module(cols)
+        peak = xp.expand_dims(self.output().data, -3)
+        chosen = ((cols == peak) | (xp.isnan(cols) & xp.isnan(peak))) & self.real
+        first = xp.expand_dims(chosen.argmax(axis=-3), -3) == xp.arange(cols.shape[-3]).reshape(-1, 1, 1)
+        return reshape(gy, gy.shape[:-2] + (1,) + gy.shape[-2:]) * as_tensor(first.astype(gy.dtype))
 
 
 def max_pool2d(x: TensorLike, kernel_size: int, stride: int | None = None, padding: int = 0) -> Tensor:

@@ -1,9 +1,11 @@
-"""Elementwise functions of one tensor: exp, log, sqrt, abs, tanh, sigmoid, relu, softplus, sin, cos,
-and astype (the same values in another dtype).
+"""Elementwise functions: exp, log, sqrt, abs, tanh, sigmoid, relu, softplus, sin, cos, astype (the
+same values in another dtype) of one tensor, and where (a choice between two tensors, elementwise).
 
 Where the derivative is a function of the output (exp, sqrt, tanh, sigmoid), backward reuses the
 output instead of recomputing it. Kinks (abs and relu at 0) use the derivative of the side taken
 by ``x > 0`` / ``sign(x)``, a constant mask, so their second derivative is 0 away from the kink.
+
+``abs`` shadows Python's builtin in this module; nothing here calls it by name.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 import numpy
 
 from ..backend import array_module
-from ..engine import Function, Tensor, TensorLike, as_tensor
+from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands
+from .shape import sum_to
 
 
 def _constant(array: Any, like: Tensor) -> Tensor:
@@ -33,6 +36,11 @@ class Exp(Function):
         return gy * self.output()
 
 
+def exp(x: TensorLike) -> Tensor:
+    """e^x, elementwise."""
+    return Exp()(as_tensor(x))
+
+
 class Log(Function):
     """y = log(x) (x > 0);  dy/dx = 1 / x."""
 
@@ -45,6 +53,11 @@ class Log(Function):
         return gy / self.inputs[0]
 
 
+def log(x: TensorLike) -> Tensor:
+    """Natural logarithm, elementwise (x > 0)."""
+    return Log()(as_tensor(x))
+
+
 class Sqrt(Function):
     """y = sqrt(x) (x > 0);  dy/dx = 1 / (2 sqrt(x)) = 1 / (2 y)."""
 
@@ -55,6 +68,11 @@ class Sqrt(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy / (self.output() * 2)
+
+
+def sqrt(x: TensorLike) -> Tensor:
+    """Square root, elementwise (x > 0 for a finite gradient)."""
+    return Sqrt()(as_tensor(x))
 
 
 class Abs(Function):
@@ -70,6 +88,11 @@ class Abs(Function):
         return gy * _constant(array_module(x.data).sign(x.data), gy)
 
 
+def abs(x: TensorLike) -> Tensor:
+    """|x|, elementwise."""
+    return Abs()(as_tensor(x))
+
+
 class Tanh(Function):
     """y = tanh(x);  dy/dx = 1 - tanh(x)^2 = 1 - y^2."""
 
@@ -81,6 +104,11 @@ class Tanh(Function):
     def backward(self, gy: Tensor) -> Tensor:
         y = self.output()
         return gy * (1 - y * y)
+
+
+def tanh(x: TensorLike) -> Tensor:
+    """Hyperbolic tangent, elementwise."""
+    return Tanh()(as_tensor(x))
 
 
 class Sigmoid(Function):
@@ -100,6 +128,11 @@ class Sigmoid(Function):
         return gy * (y * (1 - y))
 
 
+def sigmoid(x: TensorLike) -> Tensor:
+    """Logistic function 1 / (1 + e^-x), elementwise; stable for any finite x."""
+    return Sigmoid()(as_tensor(x))
+
+
 class Relu(Function):
     """y = max(x, 0);  dy/dx = 1 where x > 0, else 0."""
 
@@ -110,6 +143,11 @@ class Relu(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy * _constant(self.inputs[0].data > 0, gy)
+
+
+def relu(x: TensorLike) -> Tensor:
+    """max(x, 0), elementwise."""
+    return Relu()(as_tensor(x))
 
 
 class Softplus(Function):
@@ -124,6 +162,11 @@ class Softplus(Function):
         return gy * sigmoid(self.inputs[0])
 
 
+def softplus(x: TensorLike) -> Tensor:
+    """log(1 + e^x), elementwise; stable for any finite x."""
+    return Softplus()(as_tensor(x))
+
+
 class Sin(Function):
     """y = sin(x);  dy/dx = cos(x)."""
 
@@ -136,6 +179,11 @@ class Sin(Function):
         return gy * cos(self.inputs[0])
 
 
+def sin(x: TensorLike) -> Tensor:
+    """Sine, elementwise."""
+    return Sin()(as_tensor(x))
+
+
 class Cos(Function):
     """y = cos(x);  dy/dx = -sin(x)."""
 
@@ -146,6 +194,11 @@ class Cos(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return -(gy * sin(self.inputs[0]))
+
+
+def cos(x: TensorLike) -> Tensor:
+    """Cosine, elementwise."""
+    return Cos()(as_tensor(x))
 
 
 class AsType(Function):
@@ -175,51 +228,29 @@ def astype(x: TensorLike, dtype: Any, copy: bool = True) -> Tensor:
     return AsType(dtype)(x)
 
 
-def exp(x: TensorLike) -> Tensor:
-    """e^x, elementwise."""
-    return Exp()(as_tensor(x))
+class Where(Function):
+    """y = where(condition, a, b);  dy/da = condition, dy/db = not condition (constants)."""
+
+    __slots__ = ("condition",)
+
+    def __init__(self, condition: Any) -> None:
+        self.condition = condition
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return array_module(a).where(self.condition, a, b)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        zero = as_tensor(0, gy)
+        ga = sum_to(where(self.condition, gy, zero), a.shape) if a.requires_grad else None
+        gb = sum_to(where(self.condition, zero, gy), b.shape) if b.requires_grad else None
+        return ga, gb
 
 
-def log(x: TensorLike) -> Tensor:
-    """Natural logarithm, elementwise (x > 0)."""
-    return Log()(as_tensor(x))
-
-
-def sqrt(x: TensorLike) -> Tensor:
-    """Square root, elementwise (x > 0 for a finite gradient)."""
-    return Sqrt()(as_tensor(x))
-
-
-def abs(x: TensorLike) -> Tensor:
-    """|x|, elementwise."""
-    return Abs()(as_tensor(x))
-
-
-def tanh(x: TensorLike) -> Tensor:
-    """Hyperbolic tangent, elementwise."""
-    return Tanh()(as_tensor(x))
-
-
-def sigmoid(x: TensorLike) -> Tensor:
-    """Logistic function 1 / (1 + e^-x), elementwise; stable for any finite x."""
-    return Sigmoid()(as_tensor(x))
-
-
-def relu(x: TensorLike) -> Tensor:
-    """max(x, 0), elementwise."""
-    return Relu()(as_tensor(x))
-
-
-def softplus(x: TensorLike) -> Tensor:
-    """log(1 + e^x), elementwise; stable for any finite x."""
-    return Softplus()(as_tensor(x))
-
-
-def sin(x: TensorLike) -> Tensor:
-    """Sine, elementwise."""
-    return Sin()(as_tensor(x))
-
-
-def cos(x: TensorLike) -> Tensor:
-    """Cosine, elementwise."""
-    return Cos()(as_tensor(x))
+def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
+    """Elementwise ``a`` where ``condition`` is true, else ``b`` (all three broadcast)."""
+    a, b = binary_operands(a, b)
+    condition = as_tensor(condition, a).data
+    if condition.dtype != bool:
+        raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype}")
+    return Where(condition)(a, b)

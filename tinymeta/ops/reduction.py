@@ -2,6 +2,10 @@
 
 A reduction without ``keepdims`` removes the reduced axes, so its backward first reshapes the
 gradient to the ``keepdims`` shape (re-inserting size-1 axes) and then broadcasts it back.
+
+``sum``, ``max`` and ``min`` shadow Python's builtins in this module, so its code calls none of
+them by name: a gradient is summed by the class (``Sum(axes, keepdims=True)(g)``), an array by its
+own method (``x.sum(...)``).
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import numpy
 
 from ..backend import array_module
 from ..engine import Axis, Function, Tensor, TensorLike, as_tensor
-from .elementwise import exp
-from .shape import broadcast_to, reshape, where
+from .elementwise import exp, where
+from .shape import broadcast_to, reshape
 
 
 def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
@@ -58,6 +62,20 @@ class Sum(Function):
         return broadcast_to(reshape(gy, _keepdims_shape(shape, self.axes)), shape)
 
 
+def sum(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` (all axes for None)."""
+    x = as_tensor(x)
+    return Sum(normalize_axes(axis, x.ndim), keepdims)(x)
+
+
+def mean(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Arithmetic mean over ``axis`` (all axes for None); NaN over an empty axis (as NumPy, without its warning)."""
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    count = math.prod(x.shape[a] for a in axes)
+    return Sum(axes, keepdims)(x) * (1.0 / count if count else math.nan)  # the mean of nothing is NaN
+
+
 class MaxMin(Function):
     """y = max (or min) of x over ``axes``.
 
@@ -85,6 +103,18 @@ class MaxMin(Function):
         mask = (x == y) | (xp.isnan(x) & xp.isnan(y))  # a NaN is the extremum it produced
         share = mask / mask.sum(axis=self.axes, keepdims=True)
         return reshape(gy, keep) * as_tensor(share.astype(gy.dtype, copy=False))
+
+
+def max(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Maximum over ``axis`` (all axes for None); ties share the gradient equally."""
+    x = as_tensor(x)
+    return MaxMin(normalize_axes(axis, x.ndim), keepdims, is_max=True)(x)
+
+
+def min(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Minimum over ``axis`` (all axes for None); ties share the gradient equally."""
+    x = as_tensor(x)
+    return MaxMin(normalize_axes(axis, x.ndim), keepdims, is_max=False)(x)
 
 
 def _stable_shift(x: Any, axes: tuple[int, ...]) -> Any:
@@ -142,6 +172,13 @@ class LogSumExp(Function):
         return reshape(gy, keep) * weights
 
 
+def logsumexp(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, finite for any finite input (no overflow); -inf entries are
+    ignored, so a row of -inf (or an empty axis) gives -inf."""
+    x = as_tensor(x)
+    return LogSumExp(normalize_axes(axis, x.ndim), keepdims)(x)
+
+
 class Softmax(Function):
     """y = exp(x) / sum(exp(x)) along ``axes``;  vjp: gx = y * (gy - sum(gy * y)).
 
@@ -163,7 +200,13 @@ class Softmax(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         y = self.output()
-        return y * (gy - sum(gy * y, self.axes, keepdims=True))
+        return y * (gy - Sum(self.axes, keepdims=True)(gy * y))
+
+
+def softmax(x: TensorLike, axis: Axis = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis`` (the last by default); stable for large |x|."""
+    x = as_tensor(x)
+    return Softmax(normalize_axes(axis, x.ndim))(x)
 
 
 class LogSoftmax(Function):
@@ -187,46 +230,7 @@ class LogSoftmax(Function):
             return shifted - xp.log(xp.exp(shifted).sum(axis=self.axes, keepdims=True))
 
     def backward(self, gy: Tensor) -> Tensor:
-        return gy - exp(self.output()) * sum(gy, self.axes, keepdims=True)
-
-
-def sum(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (all axes for None)."""
-    x = as_tensor(x)
-    return Sum(normalize_axes(axis, x.ndim), keepdims)(x)
-
-
-def mean(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean over ``axis`` (all axes for None); NaN over an empty axis (as NumPy, without its warning)."""
-    x = as_tensor(x)
-    axes = normalize_axes(axis, x.ndim)
-    count = math.prod(x.shape[a] for a in axes)
-    return Sum(axes, keepdims)(x) * (1.0 / count if count else math.nan)  # the mean of nothing is NaN
-
-
-def max(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis`` (all axes for None); ties share the gradient equally."""
-    x = as_tensor(x)
-    return MaxMin(normalize_axes(axis, x.ndim), keepdims, is_max=True)(x)
-
-
-def min(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Minimum over ``axis`` (all axes for None); ties share the gradient equally."""
-    x = as_tensor(x)
-    return MaxMin(normalize_axes(axis, x.ndim), keepdims, is_max=False)(x)
-
-
-def logsumexp(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) over ``axis``, finite for any finite input (no overflow); -inf entries are
-    ignored, so a row of -inf (or an empty axis) gives -inf."""
-    x = as_tensor(x)
-    return LogSumExp(normalize_axes(axis, x.ndim), keepdims)(x)
-
-
-def softmax(x: TensorLike, axis: Axis = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``axis`` (the last by default); stable for large |x|."""
-    x = as_tensor(x)
-    return Softmax(normalize_axes(axis, x.ndim))(x)
+        return gy - exp(self.output()) * Sum(self.axes, keepdims=True)(gy)
 
 
 def log_softmax(x: TensorLike, axis: Axis = -1) -> Tensor:

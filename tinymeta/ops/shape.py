@@ -1,4 +1,4 @@
-"""Shape ops: reshape, transpose, broadcasting, indexing, concatenation, where.
+"""Shape ops: reshape, transpose, broadcasting, indexing, concatenation.
 
 ``broadcast_to`` and ``sum_to`` are a pair whose backwards are each other; every broadcasting op
 uses ``sum_to`` to bring a gradient back to its input's shape. Likewise indexing (a gather) has
@@ -13,9 +13,13 @@ from typing import Any
 import numpy
 
 from ..backend import array_module, asarray_like, scatter_add, to_numpy
-from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands
+from ..engine import Function, Tensor, TensorLike, as_tensor
 
 Shape = tuple[int, ...]
+
+
+def _as_shape(shape: int | Sequence[int]) -> Shape:
+    return (shape,) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
 
 
 class Reshape(Function):
@@ -31,6 +35,24 @@ class Reshape(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return reshape(gy, self.inputs[0].shape)
+
+
+def reshape(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
+    """x with a new shape holding the same elements (one entry may be -1)."""
+    x = as_tensor(x)
+    shape = _as_shape(shape)
+    if x.shape == shape:
+        return x
+    return Reshape(shape)(x)
+
+
+def _axis(axis: Any, ndim: int) -> int:
+    """``axis`` in range(ndim), counting from the end when negative; NumPy's AxisError if out of range."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, numpy.integer)):
+        raise TypeError(f"an axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise numpy.exceptions.AxisError(int(axis), ndim)
+    return int(axis) + ndim if axis < 0 else int(axis)
 
 
 class Transpose(Function):
@@ -49,6 +71,29 @@ class Transpose(Function):
         return transpose(gy, inverse)
 
 
+def transpose(x: TensorLike, axes: Sequence[int] | None = None) -> Tensor:
+    """x with its axes permuted (reversed when ``axes`` is None), as ``numpy.transpose``."""
+    x = as_tensor(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    else:
+        if len(axes) != x.ndim:
+            raise ValueError(f"axes {tuple(axes)} do not match the {x.ndim} axes of shape {x.shape}")
+        axes = tuple(_axis(a, x.ndim) for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ValueError(f"axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+    return Transpose(axes)(x)
+
+
+def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
+    """x with two axes exchanged."""
+    x = as_tensor(x)
+    axis1, axis2 = _axis(axis1, x.ndim), _axis(axis2, x.ndim)
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return Transpose(tuple(axes))(x)
+
+
 class BroadcastTo(Function):
     """y = broadcast_to(x, shape); the gradient is summed back: sum_to(gy, x.shape)."""
 
@@ -62,6 +107,17 @@ class BroadcastTo(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return sum_to(gy, self.inputs[0].shape)
+
+
+def broadcast_to(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
+    """x broadcast to ``shape`` (NumPy rules)."""
+    x = as_tensor(x)
+    shape = _as_shape(shape)
+    if x.shape == shape:
+        return x
+    if numpy.broadcast_shapes(x.shape, shape) != shape:
+        raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to shape {shape}")
+    return BroadcastTo(shape)(x)
 
 
 class SumTo(Function):
@@ -87,40 +143,32 @@ class SumTo(Function):
         return broadcast_to(gy, self.inputs[0].shape)
 
 
-class GetItem(Function):
-    """y = x[index] (basic slicing or integer-array indexing); backward is a scatter-add."""
-
-    __slots__ = ("index",)
-
-    def __init__(self, index: Any) -> None:
-        self.index = index
-
-    def forward(self, x: Any) -> Any:
-        return x[self.index]
-
-    def backward(self, gy: Tensor) -> Tensor:
-        return ScatterAdd(self.index, self.inputs[0].shape)(gy)
+def sum_to(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
+    """x summed down to ``shape``, the shape it was broadcast from (the adjoint of broadcast_to)."""
+    x = as_tensor(x)
+    shape = _as_shape(shape)
+    if x.shape == shape:
+        return x
+    if len(shape) > x.ndim or numpy.broadcast_shapes(x.shape, shape) != x.shape:
+        raise ValueError(f"cannot sum a tensor of shape {x.shape} to shape {shape}")
+    return SumTo(shape)(x)
 
 
-class ScatterAdd(Function):
-    """y = zeros(shape) with ``y[index] += g`` (repeated indices add up); backward is g = gy[index]."""
+def _shape_of(op: Any, shape: Shape) -> Shape:
+    """The shape NumPy gives ``op`` applied to an array of ``shape`` (without allocating one)."""
+    return op(numpy.broadcast_to(numpy.empty((), dtype=bool), shape)).shape
 
-    __slots__ = ("index", "shape")
 
-    def __init__(self, index: Any, shape: Shape) -> None:
-        self.index = index
-        self.shape = shape
+def expand_dims(x: TensorLike, axis: int | Sequence[int]) -> Tensor:
+    """x with new size-1 axes inserted at ``axis``."""
+    x = as_tensor(x)
+    return reshape(x, _shape_of(lambda a: numpy.expand_dims(a, axis), x.shape))
 
-    def forward(self, g: Any) -> Any:
-        y = array_module(g).zeros(self.shape, dtype=g.dtype)
-        if _has_array_index(self.index):
-            scatter_add(y, self.index, g)
-        else:  # basic indexing selects each element at most once
-            y[self.index] = g
-        return y
 
-    def backward(self, gy: Tensor) -> Tensor:
-        return GetItem(self.index)(gy)
+def squeeze(x: TensorLike, axis: int | Sequence[int] | None = None) -> Tensor:
+    """x without its size-1 axes (only those in ``axis`` when given)."""
+    x = as_tensor(x)
+    return reshape(x, _shape_of(lambda a: numpy.squeeze(a, axis), x.shape))
 
 
 class Concatenate(Function):
@@ -143,114 +191,6 @@ class Concatenate(Function):
             grads.append(getitem(gy, lead + (slice(start, stop),)) if x.requires_grad else None)
             start = stop
         return tuple(grads)
-
-
-class Where(Function):
-    """y = where(condition, a, b);  dy/da = condition, dy/db = not condition (constants)."""
-
-    __slots__ = ("condition",)
-
-    def __init__(self, condition: Any) -> None:
-        self.condition = condition
-
-    def forward(self, a: Any, b: Any) -> Any:
-        return array_module(a).where(self.condition, a, b)
-
-    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = self.inputs
-        zero = as_tensor(0, gy)
-        ga = sum_to(where(self.condition, gy, zero), a.shape) if a.requires_grad else None
-        gb = sum_to(where(self.condition, zero, gy), b.shape) if b.requires_grad else None
-        return ga, gb
-
-
-def _has_array_index(index: Any) -> bool:
-    parts = index if isinstance(index, tuple) else (index,)
-    return any(not isinstance(p, (int, slice, type(None), type(Ellipsis))) for p in parts)
-
-
-def _shape_of(op: Any, shape: Shape) -> Shape:
-    """The shape NumPy gives ``op`` applied to an array of ``shape`` (without allocating one)."""
-    return op(numpy.broadcast_to(numpy.empty((), dtype=bool), shape)).shape
-
-
-def reshape(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
-    """x with a new shape holding the same elements (one entry may be -1)."""
-    x = as_tensor(x)
-    shape = _as_shape(shape)
-    if x.shape == shape:
-        return x
-    return Reshape(shape)(x)
-
-
-def transpose(x: TensorLike, axes: Sequence[int] | None = None) -> Tensor:
-    """x with its axes permuted (reversed when ``axes`` is None), as ``numpy.transpose``."""
-    x = as_tensor(x)
-    if axes is None:
-        axes = tuple(reversed(range(x.ndim)))
-    else:
-        if len(axes) != x.ndim:
-            raise ValueError(f"axes {tuple(axes)} do not match the {x.ndim} axes of shape {x.shape}")
-        axes = tuple(_axis(a, x.ndim) for a in axes)
-        if sorted(axes) != list(range(x.ndim)):
-            raise ValueError(f"axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
-    return Transpose(axes)(x)
-
-
-def _axis(axis: Any, ndim: int) -> int:
-    """``axis`` in range(ndim), counting from the end when negative; NumPy's AxisError if out of range."""
-    if isinstance(axis, bool) or not isinstance(axis, (int, numpy.integer)):
-        raise TypeError(f"an axis must be an integer, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise numpy.exceptions.AxisError(int(axis), ndim)
-    return int(axis) + ndim if axis < 0 else int(axis)
-
-
-def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
-    """x with two axes exchanged."""
-    x = as_tensor(x)
-    axis1, axis2 = _axis(axis1, x.ndim), _axis(axis2, x.ndim)
-    axes = list(range(x.ndim))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return Transpose(tuple(axes))(x)
-
-
-def _as_shape(shape: int | Sequence[int]) -> Shape:
-    return (shape,) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
-
-
-def broadcast_to(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
-    """x broadcast to ``shape`` (NumPy rules)."""
-    x = as_tensor(x)
-    shape = _as_shape(shape)
-    if x.shape == shape:
-        return x
-    if numpy.broadcast_shapes(x.shape, shape) != shape:
-        raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to shape {shape}")
-    return BroadcastTo(shape)(x)
-
-
-def sum_to(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
-    """x summed down to ``shape``, the shape it was broadcast from (the adjoint of broadcast_to)."""
-    x = as_tensor(x)
-    shape = _as_shape(shape)
-    if x.shape == shape:
-        return x
-    if len(shape) > x.ndim or numpy.broadcast_shapes(x.shape, shape) != x.shape:
-        raise ValueError(f"cannot sum a tensor of shape {x.shape} to shape {shape}")
-    return SumTo(shape)(x)
-
-
-def expand_dims(x: TensorLike, axis: int | Sequence[int]) -> Tensor:
-    """x with new size-1 axes inserted at ``axis``."""
-    x = as_tensor(x)
-    return reshape(x, _shape_of(lambda a: numpy.expand_dims(a, axis), x.shape))
-
-
-def squeeze(x: TensorLike, axis: int | Sequence[int] | None = None) -> Tensor:
-    """x without its size-1 axes (only those in ``axis`` when given)."""
-    x = as_tensor(x)
-    return reshape(x, _shape_of(lambda a: numpy.squeeze(a, axis), x.shape))
 
 
 def concatenate(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
@@ -285,32 +225,6 @@ def stack(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
     return concatenate([expand_dims(t, axis) for t in tensors], axis)
 
 
-def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
-    """Elementwise ``a`` where ``condition`` is true, else ``b`` (all three broadcast)."""
-    a, b = binary_operands(a, b)
-    condition = as_tensor(condition, a).data
-    if condition.dtype != bool:
-        raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype}")
-    return Where(condition)(a, b)
-
-
-def getitem(x: TensorLike, index: Any) -> Tensor:
-    """x[index]: basic slicing, integer-array or boolean-mask indexing (gradient: scatter-add).
-
-    A boolean mask is replaced by the indices of its true entries (``mask.nonzero()``, NumPy's own
-    definition), after checking its shape against the axes it covers: a mask of the wrong length is
-    an IndexError, as in NumPy.
-    """
-    x = as_tensor(x)
-    parts = index if isinstance(index, tuple) else (index,)
-    parts = tuple(_index_array(p, x) for p in parts)
-    _check_masks(parts, x.shape)
-    converted: list[Any] = []
-    for p in parts:
-        converted.extend(p.nonzero() if _is_mask(p) else (p,))
-    return GetItem(tuple(converted) if isinstance(index, tuple) or len(converted) != 1 else converted[0])(x)
-
-
 def _index_array(part: Any, x: Tensor) -> Any:
     """An index part as NumPy reads it; arrays (and lists) live where the data lives."""
     if isinstance(part, Tensor):
@@ -332,3 +246,61 @@ def _check_masks(parts: tuple[Any, ...], shape: Shape) -> None:
 
 def _is_mask(part: Any) -> bool:
     return getattr(part, "dtype", None) is not None and part.dtype.kind == "b" and part.ndim > 0
+
+
+class GetItem(Function):
+    """y = x[index] (basic slicing or integer-array indexing); backward is a scatter-add."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x: Any) -> Any:
+        return x[self.index]
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return ScatterAdd(self.index, self.inputs[0].shape)(gy)
+
+
+def getitem(x: TensorLike, index: Any) -> Tensor:
+    """x[index]: basic slicing, integer-array or boolean-mask indexing (gradient: scatter-add).
+
+    A boolean mask is replaced by the indices of its true entries (``mask.nonzero()``, NumPy's own
+    definition), after checking its shape against the axes it covers: a mask of the wrong length is
+    an IndexError, as in NumPy.
+    """
+    x = as_tensor(x)
+    parts = index if isinstance(index, tuple) else (index,)
+    parts = tuple(_index_array(p, x) for p in parts)
+    _check_masks(parts, x.shape)
+    converted: list[Any] = []
+    for p in parts:
+        converted.extend(p.nonzero() if _is_mask(p) else (p,))
+    return GetItem(tuple(converted) if isinstance(index, tuple) or len(converted) != 1 else converted[0])(x)
+
+
+def _has_array_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(not isinstance(p, (int, slice, type(None), type(Ellipsis))) for p in parts)
+
+
+class ScatterAdd(Function):
+    """y = zeros(shape) with ``y[index] += g`` (repeated indices add up); backward is g = gy[index]."""
+
+    __slots__ = ("index", "shape")
+
+    def __init__(self, index: Any, shape: Shape) -> None:
+        self.index = index
+        self.shape = shape
+
+    def forward(self, g: Any) -> Any:
+        y = array_module(g).zeros(self.shape, dtype=g.dtype)
+        if _has_array_index(self.index):
+            scatter_add(y, self.index, g)
+        else:  # basic indexing selects each element at most once
+            y[self.index] = g
+        return y
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return GetItem(self.index)(gy)
