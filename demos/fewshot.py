@@ -31,8 +31,7 @@ import numpy as np
 
 import tinymeta as tm
 from demos import characters, common
-from tinymeta import nn
-from tinymeta.meta import ANIL, MAML, MetaSGD, Reptile, iMAML
+from tinymeta import meta, nn
 
 ALGORITHMS = ["maml", "fomaml", "metasgd", "maml++", "anil", "reptile", "imaml"]
 PAPER = dict(filters=64, meta_batch=32, iterations=40_000, eval_steps=10, queries=15)
@@ -43,15 +42,12 @@ def make_algorithm(algo: str, model: nn.Conv4, args: argparse.Namespace) -> Any:
         return nn.cross_entropy(model(params, x), y)
 
     lr, steps = args.inner_lr, args.inner_steps
-    return {
-        "maml": lambda: MAML(loss, inner_lr=lr, inner_steps=steps),
-        "fomaml": lambda: MAML(loss, inner_lr=lr, inner_steps=steps, first_order=True),
-        "metasgd": lambda: MetaSGD(loss, inner_lr=lr, inner_steps=steps),
-        "maml++": lambda: MAML(loss, inner_lr=lr, inner_steps=steps, learn_inner_lr="per_layer_per_step"),
-        "anil": lambda: ANIL(loss, head=model.head_names, inner_lr=lr, inner_steps=steps),
-        "reptile": lambda: Reptile(loss, inner_lr=lr / 4, inner_steps=max(steps, 5)),
-        "imaml": lambda: iMAML(loss, inner_lr=lr / 4, inner_steps=max(steps, 5), lam=2.0, cg_steps=5),
-    }[algo]()
+    settings = {  # the first-order methods take more, smaller steps
+        "anil": dict(head=model.head_names),
+        "reptile": dict(inner_lr=lr / 4, inner_steps=max(steps, 5)),
+        "imaml": dict(inner_lr=lr / 4, inner_steps=max(steps, 5), lam=2.0, cg_steps=5),
+    }
+    return meta.make(algo, loss, **{"inner_lr": lr, "inner_steps": steps, **settings.get(algo, {})})
 
 
 def load_data(args: argparse.Namespace) -> dict[str, characters.CharacterSet]:

@@ -20,6 +20,7 @@ import numpy as np
 
 import tinymeta as tm
 from demos import common
+from tinymeta.solvers import conjugate_gradient
 
 
 def rosenbrock(x: tm.Tensor) -> tm.Tensor:
@@ -32,30 +33,6 @@ def value_and_grad(f: Callable[[tm.Tensor], tm.Tensor], x: np.ndarray) -> tuple[
     y = f(z)
     (g,) = tm.grad(y, z)
     return float(y.item()), g.numpy()
-
-
-def conjugate_gradient(
-    hvp: Callable[[np.ndarray], np.ndarray], g: np.ndarray, tol: float, max_steps: int
-) -> np.ndarray:
-    """Approximately solve H p = -g; stop at negative curvature (truncated CG, Nocedal & Wright 7.1)."""
-    p = np.zeros_like(g)
-    r = -g
-    d = r.copy()
-    rr = r @ r
-    for _ in range(max_steps):
-        hd = hvp(d)
-        curvature = d @ hd
-        if curvature <= 0:  # not a descent model along d: keep what we have (or steepest descent)
-            return p if p.any() else -g
-        step = rr / curvature
-        p = p + step * d
-        r = r - step * hd
-        rr_next = r @ r
-        if np.sqrt(rr_next) <= tol:
-            break
-        d = r + (rr_next / rr) * d
-        rr = rr_next
-    return p
 
 
 def backtracking(f: Callable[[np.ndarray], float], x: np.ndarray, fx: float, g: np.ndarray, p: np.ndarray) -> float:
@@ -83,11 +60,15 @@ def minimize(
             break
         if method == "newton":
 
-            def hvp(v: np.ndarray, x: np.ndarray = x) -> np.ndarray:
-                return tm.hvp(f, tm.tensor(x), tm.tensor(v))[1].numpy()
+            def hessian_times(v: list[np.ndarray], x: np.ndarray = x) -> list[np.ndarray]:
+                return [tm.hvp(f, tm.tensor(x), tm.tensor(v[0]))[1].numpy()]
 
-            # Solve to 1% of |g| (tighter near the solution): superlinear convergence at the end.
-            p = conjugate_gradient(hvp, g, tol=min(0.01, np.sqrt(gnorm)) * gnorm, max_steps=2 * x.size)
+            # Solve H p = -g to 1% of |g| (tighter near the solution): superlinear convergence at the end.
+            # CG stops at negative curvature; if that happens at once, fall back to steepest descent.
+            tol_cg = min(0.01, np.sqrt(gnorm)) * gnorm
+            (p,) = conjugate_gradient(hessian_times, [-g], steps=2 * x.size, tol=tol_cg)
+            if not p.any():
+                p = -g
         else:
             p = -g
         x = x + backtracking(value, x, fx, g, p) * p

@@ -30,8 +30,7 @@ import numpy as np
 
 import tinymeta as tm
 from demos import common
-from tinymeta import nn
-from tinymeta.meta import ANIL, CAVIA, MAML, MetaSGD, Reptile, iMAML
+from tinymeta import meta, nn
 
 ALGORITHMS = ["maml", "fomaml", "reptile", "metasgd", "maml++", "anil", "cavia", "imaml", "pretrained"]
 SHOTS = (5, 10, 20)
@@ -70,19 +69,15 @@ def make_algorithm(algo: str, model: nn.MLP, inner_lr: float) -> Any:
     def loss(params: nn.Params, x: Any, y: Any) -> tm.Tensor:
         return nn.mse_loss(model(params, x), y)
 
-    return {
-        "maml": lambda: MAML(loss, inner_lr=inner_lr, inner_steps=1),
-        "fomaml": lambda: MAML(loss, inner_lr=inner_lr, inner_steps=1, first_order=True),
-        "reptile": lambda: Reptile(loss, inner_lr=inner_lr, inner_steps=5),
-        "metasgd": lambda: MetaSGD(loss, inner_lr=inner_lr, inner_steps=1),
-        "maml++": lambda: MAML(
-            loss, inner_lr=inner_lr, inner_steps=2, learn_inner_lr="per_layer_per_step", step_loss_weights=[0.3, 0.7]
-        ),
-        "anil": lambda: ANIL(loss, head=model.head_names, inner_lr=inner_lr, inner_steps=1),
-        "cavia": lambda: CAVIA(loss, context_dim=CONTEXT_DIM, inner_lr=1.0, inner_steps=1),
-        "imaml": lambda: iMAML(loss, inner_lr=inner_lr / 2, inner_steps=5, lam=2.0, cg_steps=5, cg_damping=0.1),
-        "pretrained": lambda: MAML(loss, inner_lr=inner_lr, inner_steps=1),
-    }[algo]()
+    settings = {  # what differs from one inner step of size α (the paper's MAML setting)
+        "reptile": dict(inner_steps=5),
+        "maml++": dict(inner_steps=2, step_loss_weights=[0.3, 0.7]),
+        "anil": dict(head=model.head_names),
+        "cavia": dict(context_dim=CONTEXT_DIM, inner_lr=1.0),
+        "imaml": dict(inner_lr=inner_lr / 2, inner_steps=5, lam=2.0, cg_steps=5, cg_damping=0.1),
+    }
+    base = dict(inner_lr=inner_lr, inner_steps=1)
+    return meta.make("maml" if algo == "pretrained" else algo, loss, **{**base, **settings.get(algo, {})})
 
 
 def pretrained_grad(model: nn.MLP, theta: nn.Params, batch: tuple[np.ndarray, ...]) -> tuple[float, nn.Params]:

@@ -124,7 +124,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
-        return transpose(self)
+        return ops.transpose(self)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -162,7 +162,7 @@ class Tensor:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         for i in range(len(self.data)):
-            yield getitem(self, i)
+            yield ops.getitem(self, i)
 
     # Copies and pickles: a leaf is copied with its data, requires_grad and (detached) grad. A tensor
     # computed inside a graph is refused: its copy could not carry the graph, so gradients would
@@ -225,52 +225,52 @@ class Tensor:
 
     # ---- operators (defined in tinymeta.ops, imported at the bottom of this module) --------
     def __add__(self, other: Any) -> Tensor:
-        return add(self, other)
+        return ops.add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return add(other, self)
+        return ops.add(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return sub(self, other)
+        return ops.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return sub(other, self)
+        return ops.sub(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return mul(self, other)
+        return ops.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return mul(other, self)
+        return ops.mul(other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return div(self, other)
+        return ops.div(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return div(other, self)
+        return ops.div(other, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return power(self, other)
+        return ops.power(self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return power(other, self)
+        return ops.power(other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return matmul(self, other)
+        return ops.matmul(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return matmul(other, self)
+        return ops.matmul(other, self)
 
     def __neg__(self) -> Tensor:
-        return neg(self)
+        return ops.neg(self)
 
     def __pos__(self) -> Tensor:
         return self
 
     def __abs__(self) -> Tensor:
-        return abs(self)
+        return ops.abs(self)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return getitem(self, index)
+        return ops.getitem(self, index)
 
     # Comparisons give boolean tensors that are not differentiable.
     def __lt__(self, other: Any) -> Tensor:
@@ -295,30 +295,30 @@ class Tensor:
 
     # ---- NumPy-style methods ----------------------------------------------------------------
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return sum(self, axis, keepdims)
+        return ops.sum(self, axis, keepdims)
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return mean(self, axis, keepdims)
+        return ops.mean(self, axis, keepdims)
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return max(self, axis, keepdims)
+        return ops.max(self, axis, keepdims)
 
     def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return min(self, axis, keepdims)
+        return ops.min(self, axis, keepdims)
 
     def reshape(self, *shape: Any) -> Tensor:
-        return reshape(self, shape[0] if len(shape) == 1 else shape)
+        return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
 
     def transpose(self, *axes: Any) -> Tensor:
         """As ``ndarray.transpose``: no axes (or None) reverses them; else one permutation, given as
         a sequence or as separate integers."""
         if not axes or (len(axes) == 1 and axes[0] is None):
-            return transpose(self)
+            return ops.transpose(self)
         one_sequence = len(axes) == 1 and not isinstance(axes[0], (int, numpy.integer))
-        return transpose(self, tuple(axes[0]) if one_sequence else axes)
+        return ops.transpose(self, tuple(axes[0]) if one_sequence else axes)
 
     def astype(self, dtype: Any, copy: bool = True) -> Tensor:
-        return astype(self, dtype, copy)
+        return ops.astype(self, dtype, copy)
 
 
 Axis = int | Sequence[int] | None
@@ -648,7 +648,7 @@ def seed_gradients(
                     f"{name} must be real, got dtype {g.dtype}: tinymeta differentiates real functions only"
                 )
             if g.dtype != y.dtype and y.dtype.kind == "f":
-                g = astype(g, y.dtype)
+                g = ops.astype(g, y.dtype)
         seeds.append(g)
     return seeds
 
@@ -664,7 +664,7 @@ def fresh_gradients(gradients: Sequence[Tensor | None], others: Sequence[Tensor]
         if g is not None:
             root = id(_root(g.data))
             if root in taken or not getattr(g.data.flags, "writeable", True):
-                g = astype(g, g.dtype)
+                g = ops.astype(g, g.dtype)
                 root = id(g.data)
             taken.add(root)
         result.append(g)
@@ -708,13 +708,11 @@ def _backpropagate(
 ) -> dict[int, Tensor]:
     """Reverse-mode sweep; returns gradients keyed by ``id(tensor)``.
 
-    1. Count, for every Function in the graph, how many Functions consume its output (iteratively:
-       no recursion, O(nodes + edges)).
-    2. Order the Functions so that each comes after all its consumers (Kahn's algorithm).
-    3. With ``targets`` (the ids of the tensors ``grad`` was asked about), keep only the Functions
-       on a path from an output to a target: in MAML's inner loop, the gradient at step s must not
-       walk back through the s steps before it.
-    4. Run each Function's backward in that order and accumulate the gradients of its inputs.
+    1. Order the Functions so that each comes after all its consumers (``_topological_order``).
+    2. With ``targets`` (the ids of the tensors ``grad`` was asked about), keep only the Functions
+       on a path from an output to a target (``_prune``): in MAML's inner loop, the gradient at
+       step s must not walk back through the s steps before it.
+    3. Run each Function's backward in that order and accumulate the gradients of its inputs.
        Gradients of intermediate tensors are dropped as soon as they are used, unless they are
        targets. ``leaves``, when given, collects the leaf tensors that received a gradient.
     """
@@ -726,6 +724,42 @@ def _backpropagate(
             if leaves is not None and y.creator is None:
                 leaves[key] = y
 
+    order = _topological_order(outputs)
+    needed: Any = None
+    if targets is not None:
+        order, needed = _prune(order, targets)
+
+    no_targets: Any = ()
+    for f in order:
+        key = id(f.output())
+        gy = grads.get(key) if key in (targets or no_targets) else grads.pop(key, None)
+        if gy is None:  # no gradient reached this op's output: it contributes nothing
+            continue
+        input_grads = f.backward(gy)
+        if type(input_grads) is not tuple:
+            input_grads = (input_grads,)
+        for x, g in zip(f.inputs, input_grads):
+            if g is None or not x.requires_grad:
+                continue
+            dtype = x.data.dtype
+            if g.data.dtype is not dtype and g.data.dtype != dtype:  # a gradient has its input's dtype
+                g = ops.astype(g, dtype)
+            key = id(x)
+            c = x.creator
+            if needed is not None and key not in targets and c not in needed:
+                continue  # leads to no target
+            previous = grads.get(key)
+            grads[key] = g if previous is None else previous + g
+            if c is None and leaves is not None:
+                leaves[key] = x
+    return grads
+
+
+def _topological_order(outputs: Sequence[Tensor]) -> list[Function]:
+    """Every Function that ``outputs`` depend on, each after all the Functions that consume its output.
+
+    Count each Function's consumers with an explicit stack (no recursion, O(nodes + edges)), then
+    emit a Function once its count drops to zero (Kahn's algorithm)."""
     consumers: dict[Function, int] = {}
     roots = []
     for y in outputs:
@@ -756,47 +790,21 @@ def _backpropagate(
                 consumers[c] = n
                 if n == 0:
                     ready.append(c)
-
-    needed: Any = None
-    if targets is not None:
-        needed = set()
-        for f in reversed(order):  # inputs before the ops that consume them
-            for x in f.inputs:
-                if id(x) in targets or x.creator in needed:
-                    needed.add(f)
-                    break
-        order = [f for f in order if f in needed]
-
-    no_targets: Any = ()
-    for f in order:
-        key = id(f.output())
-        gy = grads.get(key) if key in (targets or no_targets) else grads.pop(key, None)
-        if gy is None:  # no gradient reached this op's output: it contributes nothing
-            continue
-        input_grads = f.backward(gy)
-        if type(input_grads) is not tuple:
-            input_grads = (input_grads,)
-        for x, g in zip(f.inputs, input_grads):
-            if g is None or not x.requires_grad:
-                continue
-            dtype = x.data.dtype
-            if g.data.dtype is not dtype and g.data.dtype != dtype:  # a gradient has its input's dtype
-                g = astype(g, dtype)
-            key = id(x)
-            c = x.creator
-            if needed is not None and key not in targets and c not in needed:
-                continue  # leads to no target
-            previous = grads.get(key)
-            grads[key] = g if previous is None else previous + g
-            if c is None and leaves is not None:
-                leaves[key] = x
-    return grads
+    return order
 
 
-# The ops are defined in their own modules, which import Tensor and Function from here; the
-# operators above look these names up when they run.
-from .ops.arithmetic import add, div, mul, neg, power, sub  # noqa: E402
-from .ops.elementwise import abs, astype  # noqa: E402
-from .ops.linalg import matmul  # noqa: E402
-from .ops.reduction import max, mean, min, sum  # noqa: E402
-from .ops.shape import getitem, reshape, transpose  # noqa: E402
+def _prune(order: list[Function], targets: set[int]) -> tuple[list[Function], set[Function]]:
+    """The Functions of ``order`` on a path to a target tensor (ids in ``targets``), and that set."""
+    needed: set[Function] = set()
+    for f in reversed(order):  # inputs before the ops that consume them
+        for x in f.inputs:
+            if id(x) in targets or x.creator in needed:
+                needed.add(f)
+                break
+    return [f for f in order if f in needed], needed
+
+
+# The one deliberate import cycle: the ops are defined in their own modules, which import Tensor and
+# Function from here, and Tensor's operators and methods above call them as ``ops.<name>`` when they
+# run (by then this import has happened).
+from . import ops  # noqa: E402

@@ -1,19 +1,53 @@
 """Meta-learning algorithms, one module each, all built on one inner loop (``inner_loop.py``).
 
-Every algorithm has the same shape of API over a batch of tasks (arrays [T, K, ...]):
-``init(params) -> meta_params``, ``meta_grad(meta_params, x_support, y_support, x_query, y_query)
--> (loss, grads)`` and ``adapt(meta_params, x_support, y_support) -> adapted params``; the
-MAML family also has a differentiable ``meta_loss``.
+Every algorithm has the same API over a batch of tasks (arrays [T, K, ...]):
+
+- ``init(params) -> meta_params``: meta-parameters from a model's parameters;
+- ``meta_grad(meta_params, x_support, y_support, x_query, y_query) -> (loss, grads)``: one
+  meta-gradient, to feed an outer optimiser (``tinymeta.nn.Adam``);
+- ``adapt(meta_params, x_support, y_support) -> phi``: the adapted parameters, [T, ...];
+- ``fine_tune(meta_params, x_support, y_support, steps)``: test-time adaptation by the algorithm's
+  own rule, yielding φ_0, ..., φ_steps, for evaluation.
+
+The MAML family (MAML, Meta-SGD, ANIL, CAVIA) also has a differentiable ``meta_loss``.
+``make(name, loss_fn, **settings)`` builds any of them by the name the lecture uses, so a script
+switches algorithm with one flag.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 from .anil import ANIL
 from .cavia import CAVIA
 from .imaml import iMAML
-from .inner_loop import final, inner_steps
+from .inner_loop import LossFn, final, inner_sgd
 from .maml import MAML
 from .metasgd import MetaSGD
 from .reptile import Reptile
 
-ALGORITHMS = {cls.name: cls for cls in (MAML, MetaSGD, ANIL, CAVIA, Reptile, iMAML)}
+ALGORITHMS: dict[str, tuple[type, dict[str, Any]]] = {
+    "maml": (MAML, {}),
+    "fomaml": (MAML, {"first_order": True}),  # first-order MAML
+    "metasgd": (MetaSGD, {}),
+    "maml++": (MAML, {"learn_inner_lr": "per_layer_per_step"}),  # LSLR; add step_loss_weights for the multi-step loss
+    "anil": (ANIL, {}),
+    "cavia": (CAVIA, {}),
+    "reptile": (Reptile, {}),
+    "imaml": (iMAML, {}),
+}
 
-__all__ = ["MAML", "MetaSGD", "ANIL", "CAVIA", "Reptile", "iMAML", "inner_steps", "final", "ALGORITHMS"]
+
+def make(name: str, loss_fn: LossFn, **settings: Any) -> Any:
+    """The algorithm called ``name`` (a key of ``ALGORITHMS``), its class given ``settings``.
+
+    >>> make("fomaml", loss_fn=None, inner_lr=0.1).first_order
+    True
+    """
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
+    cls, variant = ALGORITHMS[name]
+    return cls(loss_fn, **variant, **settings)
+
+
+__all__ = ["MAML", "MetaSGD", "ANIL", "CAVIA", "Reptile", "iMAML", "inner_sgd", "final", "ALGORITHMS", "make"]

@@ -27,8 +27,8 @@ from typing import Any
 
 from .. import ops
 from .._checks import integer, real
-from ..backend import array_module
 from ..engine import Tensor, TensorLike, grad, grad_mode, new_leaf, wrap_array, zeros_for_none
+from ..solvers import conjugate_gradient
 from ..transforms import hvp
 from .inner_loop import (
     LossFn,
@@ -121,51 +121,9 @@ class iMAML:  # noqa: N801  (the paper's name)
             _, products = hvp(total_train_loss, point, [wrap_array(v) for v in vectors])
             return [p.data for p in products]
 
-        solution = conjugate_gradient(train_hvp, b, self.lam, self.cg_damping, self.cg_steps)
+        def system(v: list[Any]) -> list[Any]:  # (I + H/λ + δI) v
+            return [x + h / self.lam + self.cg_damping * x for x, h in zip(v, train_hvp(v))]
+
+        solution = conjugate_gradient(system, b, self.cg_steps, batched=True)
         grads = {n: wrap_array(u.mean(axis=0)) for n, u in zip(names, solution)}
         return float(query.data.mean()), grads
-
-
-def _task_dot(a: list[Any], b: list[Any]) -> Any:
-    """Per-task inner products: Σ over every array and every non-task axis; shape [T]."""
-    return sum((x * y).reshape(x.shape[0], -1).sum(axis=1) for x, y in zip(a, b))
-
-
-def _per_task(scale: Any, x: Any) -> Any:
-    return scale.reshape((-1,) + (1,) * (x.ndim - 1)) * x
-
-
-def conjugate_gradient(hvp_fn: Any, b: list[Any], lam: float, damping: float, steps: int) -> list[Any]:
-    """Solve (I + H/λ + δI) u = b for every task at once, H v given by ``hvp_fn``.
-
-    Conjugate gradient (Nocedal & Wright, Algorithm 5.2) with per-task step sizes, from u = 0. H is
-    the Hessian of a non-convex loss and may have negative eigenvalues, so the system need not be
-    positive definite: a task whose search direction has non-positive curvature p·Ap <= 0 stops
-    there and keeps its current u (truncated CG, Nocedal & Wright Algorithm 7.2), as does a task
-    whose residual has vanished. The others go on.
-    """
-
-    def apply(v: list[Any]) -> list[Any]:
-        return [x + h / lam + damping * x for x, h in zip(v, hvp_fn(v))]
-
-    u = [x * 0 for x in b]
-    r = [x.copy() for x in b]
-    p = [x.copy() for x in b]
-    rr = _task_dot(r, r)
-    xp = array_module(b[0])
-    active = rr > 0
-    for _ in range(steps):
-        ap = apply(p)
-        curvature = _task_dot(p, ap)
-        active = active & (curvature > 0)
-        alpha = xp.where(active, rr / xp.where(active, curvature, 1), 0)
-        u = [x + _per_task(alpha, d) for x, d in zip(u, p)]
-        r = [x - _per_task(alpha, d) for x, d in zip(r, ap)]
-        rr_next = _task_dot(r, r)
-        active = active & (rr_next > 0)
-        beta = xp.where(active, rr_next / xp.where(active, rr, 1), 0)
-        p = [_per_task(active, x) + _per_task(beta, d) for x, d in zip(r, p)]
-        rr = rr_next
-        if not active.any():
-            break
-    return u

@@ -6,12 +6,14 @@ Everything the algorithms differ in is a parameter of this one loop:
 
 - ``mode`` says how the steps connect to θ.
   ``"exact"``: the gradients are recorded (``create_graph=True``), so d φ_S / d θ contains every
-  Hessian term (I - α ∇²L) and the meta-gradient is MAML's exact second-order one.
-  ``"first_order"``: the gradients are constants, so d φ_S / d θ = I (first-order MAML); the
-  updates stay recorded, so learned step sizes still get their gradient.
+  Hessian term Π_s (I - α ∇²L(φ_s)) and the meta-gradient is MAML's exact second-order one.
+  ``"first_order"``: the gradients are constants, so d φ_S / d θ = I (first-order MAML). With fixed
+  step sizes nothing about the steps needs recording: they run detached (below) and each φ_s is
+  handed back as θ + (φ_s - θ), the difference a constant, so memory does not grow with the number
+  of steps. With learned step sizes (tensors that require grad) the updates φ_s - α g_s are
+  recorded, g_s constant, so α still gets its gradient.
   ``"detached"``: nothing is recorded: each step differentiates the support loss at a fresh leaf
-  copy of φ_s, and φ_{s+1} is a constant. Memory does not grow with the number of steps (Reptile,
-  iMAML, test-time fine-tuning, and first-order MAML without learned step sizes). Under
+  copy of φ_s, and φ_{s+1} is a constant (Reptile, iMAML, test-time fine-tuning). Under
   ``tinymeta.no_grad()`` every mode runs detached: the steps are taken (their gradients need the
   support loss's graph, recorded whatever the caller's setting), but nothing carries a graph.
 - ``step_size(name, step)`` is α: a float (MAML), a tensor of the parameter's shape (Meta-SGD) or
@@ -33,7 +35,7 @@ import numpy
 
 from .. import ops
 from .._checks import integer, real
-from ..engine import Tensor, TensorLike, grad, grad_mode, is_grad_enabled, new_leaf
+from ..engine import Tensor, TensorLike, grad, grad_mode, is_grad_enabled, new_leaf, wrap_array
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Params, TensorLike, TensorLike], Tensor]
@@ -56,7 +58,7 @@ def task_losses(loss_fn: LossFn, params: Params, x: TensorLike, y: TensorLike, s
     return losses
 
 
-def inner_steps(
+def inner_sgd(
     loss_fn: LossFn,
     params: Params,
     x: TensorLike,
@@ -68,8 +70,11 @@ def inner_steps(
     mode: Mode,
     loss_shape: tuple[int, ...],
 ) -> Iterator[Params]:
-    """Yield φ_1, ..., φ_S (see the module docstring). ``params`` is φ_0; it is not modified."""
-    detached = mode == "detached" or not is_grad_enabled()
+    """Yield φ_1, ..., φ_S of SGD on the support loss (see the module docstring for ``mode``).
+
+    ``params`` is φ_0 (θ, or θ broadcast to [T, ...]); it is not modified."""
+    reattach = mode == "first_order" and not _learned(step_size, adapt)  # first order, fixed step sizes
+    detached = reattach or mode == "detached" or not is_grad_enabled()
     phi = dict(params)
     for s in range(steps):
         # A fresh leaf where nothing is recorded (or where φ_s is a constant, as a θ that does not require
@@ -86,7 +91,15 @@ def inner_steps(
             for name, g in zip(adapt, gradients):
                 if g is not None:  # None: the loss does not depend on this parameter, which stays where it is
                     phi[name] = phi[name] - step_size(name, s) * g
-        yield phi
+        if reattach:  # φ_s = θ + (φ_s - θ), the difference held constant: d φ_s / d θ = I, as FOMAML prescribes
+            yield {**phi, **{n: params[n] + wrap_array(phi[n].data - params[n].data) for n in adapt}}
+        else:
+            yield phi
+
+
+def _learned(step_size: StepSize, adapt: Sequence[str]) -> bool:
+    """Whether any step size is a tensor that requires grad (Meta-SGD, LSLR): then first order records."""
+    return any(isinstance(alpha := step_size(n, 0), Tensor) and alpha.requires_grad for n in adapt)
 
 
 def detached_sgd(
@@ -96,7 +109,7 @@ def detached_sgd(
     task, [T, ...], when ``tasks`` is given), nothing recorded: the inner loop of Reptile and iMAML."""
     shape = () if tasks is None else (tasks,)
     start = {n: ops.broadcast_to(p.detach(), shape + p.shape) for n, p in params.items()}
-    return inner_steps(
+    return inner_sgd(
         loss_fn,
         start,
         x,

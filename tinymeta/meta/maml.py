@@ -5,20 +5,37 @@ For each task i with support set D_i^tr and query set D_i^ts (Finn et al., Algor
     φ_i = θ - α ∇_θ L(θ, D_i^tr)                       (inner loop, S steps of this)
     θ  ← θ - β ∇_θ (1/T) Σ_i L(φ_i, D_i^ts)           (outer loop, over a batch of T tasks)
 
-The meta-gradient of one step is (I - α ∇²L(θ, D_i^tr)) ∇L(φ_i, D_i^ts): a Hessian-vector product,
-never the Hessian itself. tinymeta gets it exactly by differentiating through the inner loop
-(``mode="exact"``); ``first_order=True`` drops the Hessian term (FOMAML: d φ / d θ := I).
+The whole algorithm is a few lines of ``tinymeta.grad``. Here it is by hand for one task and two
+inner steps: ``create_graph=True`` records the inner gradients, so differentiating the query loss
+through φ reaches θ along every path, Hessian terms included; ``MAML.meta_grad`` gives the same:
 
-MAML++ (Antoniou, Edwards & Storkey, ICLR 2019) options:
-- ``learn_inner_lr="per_layer_per_step"``: LSLR, one learned step size per parameter tensor and
-  inner step (§4, "Learning per-layer per-step learning rates");
-- ``step_loss_weights``: the multi-step loss Σ_s w_s L(φ_s, D^ts), the query loss after every
-  inner step (§4, "Multi-step loss optimization").
-
-Example (the one-number check of ``shared/references.md``): g(x) = x², x0 = 2, α = 1:
-
+    >>> import numpy as np
     >>> import tinymeta as tm
+    >>> from tinymeta import nn
     >>> from tinymeta.meta import MAML
+    >>> model = nn.MLP([1, 16, 1])
+    >>> loss = lambda params, x, y: nn.mse_loss(model(params, x), y)
+    >>> theta = model.init(seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> x_support, x_query = rng.uniform(-5, 5, (2, 1, 10, 1))    # one task: [T=1, K=10, 1] each
+    >>> y_support, y_query = np.sin(x_support), np.sin(x_query)
+    >>> alpha = 0.01
+    >>> phi = dict(theta)
+    >>> for step in range(2):                                       # φ ← φ - α ∇L(φ, D^tr)
+    ...     g = tm.grad(loss(phi, x_support[0], y_support[0]), list(phi.values()), create_graph=True)
+    ...     phi = {n: p - alpha * gn for (n, p), gn in zip(phi.items(), g)}
+    >>> by_hand = tm.grad(loss(phi, x_query[0], y_query[0]), list(theta.values()))  # d L(φ, D^ts) / d θ
+    >>> maml = MAML(loss, inner_lr=alpha, inner_steps=2)
+    >>> _, grads = maml.meta_grad(maml.init(theta), x_support, y_support, x_query, y_query)
+    >>> max(float(abs(grads[n] - h).max()) for n, h in zip(theta, by_hand)) < 1e-12
+    True
+
+The meta-gradient of one step is (I - α ∇²L(θ, D_i^tr)) ∇L(φ_i, D_i^ts): a Hessian-vector product,
+never the Hessian itself. ``first_order=True`` drops the Hessian term (FOMAML: d φ / d θ := I).
+The two can point opposite ways. Take g(x) = x², x0 = 2, α = 1, with g both support and query
+loss: the step gives x' = x - 2x = -x, so the meta-objective is g(x') = x² and its true gradient is
+2 x0 = +4; first order uses g'(x') = 2x' = -4 alone and would move x0 the wrong way:
+
     >>> loss = lambda p, x, y: p["x"] ** 2 * tm.sum(x, axis=-1)     # g(x) per task (x = ones)
     >>> for first_order in (False, True):
     ...     maml = MAML(loss, inner_lr=1.0, first_order=first_order)
@@ -27,33 +44,51 @@ Example (the one-number check of ``shared/references.md``): g(x) = x², x0 = 2, 
     ...     print(grads["x"].item())
     4.0
     -4.0
+
+MAML++ (Antoniou, Edwards & Storkey, ICLR 2019) options:
+- ``learn_inner_lr="per_layer_per_step"``: LSLR, one learned step size per parameter tensor and
+  inner step (§4, "Learning per-layer per-step learning rates");
+- ``step_loss_weights``: the multi-step loss Σ_s w_s L(φ_s, D^ts), the query loss after every
+  inner step (§4, "Multi-step loss optimization").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from .. import ops
 from .._checks import real
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, grad, grad_mode, new_leaf, wrap_array, zeros_for_none
+from ..engine import Tensor, TensorLike, grad, grad_mode, new_leaf, zeros_for_none
 from .inner_loop import (
     LossFn,
+    Mode,
     Params,
+    StepSize,
     check_episode,
     check_inner_loop_settings,
     check_params,
     check_steps,
     check_tasks,
     final,
-    inner_steps,
+    inner_sgd,
     meta_parameters,
     task_losses,
 )
 
 LearnedStepSizes = Literal["per_parameter", "per_layer_per_step"]
+
+
 STEP_SIZE_PREFIX = "inner_lr."
+
+
+def step_size_key(name: str) -> str:
+    """The meta-parameter holding parameter ``name``'s learned inner step size: ``"inner_lr.<name>"``.
+
+    Learned step sizes (Meta-SGD, LSLR) are meta-parameters like θ, so they live in the same dict
+    and the outer optimiser updates them with θ; ``MAML.split`` takes them out again."""
+    return STEP_SIZE_PREFIX + name
 
 
 class MAML:
@@ -64,8 +99,11 @@ class MAML:
     losses do). ``batched=True`` adapts all T tasks in one pass; ``batched=False`` loops over the
     tasks one by one; both give the same meta-gradient.
 
-    Meta-parameters are a flat dict: the model's parameters, plus ``"inner_lr.<name>"`` entries
-    for learned step sizes (Meta-SGD, LSLR). Make them with :meth:`init`.
+    Meta-parameters are a flat dict: the model's parameters θ, plus one ``step_size_key(name)``
+    entry per adapted parameter for learned step sizes (Meta-SGD, LSLR). Make them with :meth:`init`.
+
+    The path of a meta-gradient: ``meta_grad`` differentiates ``meta_loss``, the query loss of the
+    φ that ``trajectory`` yields, which is ``inner_loop.inner_sgd`` run from θ.
     """
 
     name = "maml"
@@ -111,152 +149,7 @@ class MAML:
         self.step_loss_weights = step_loss_weights
         self.batched = batched
 
-    # ---- meta-parameters -----------------------------------------------------------------------
-
-    def init(self, params: Params) -> Params:
-        """Meta-parameters from a model's parameters: leaves that require grad, plus learned step sizes."""
-        meta = meta_parameters(self._check_params(params))
-        if self.learn_inner_lr is not None:
-            for n in self._adapted(meta):
-                # Meta-SGD: α has the shape of its parameter; LSLR: one α per tensor and inner step.
-                shape = meta[n].shape if self.learn_inner_lr == "per_parameter" else (self.inner_steps,)
-                xp = array_module(meta[n].data)
-                meta[STEP_SIZE_PREFIX + n] = new_leaf(xp.full(shape, self.inner_lr, dtype=meta[n].dtype))
-        return meta
-
-    def _check_params(self, params: Params) -> Params:
-        check_params(params)
-        if self.adapt_only is not None:
-            unknown = sorted(set(self.adapt_only) - set(params) - set(self.per_task_names))
-            if unknown:
-                raise ValueError(f"adapt_only names {unknown} are not parameters; the parameters are {sorted(params)}")
-        return params
-
-    def _adapted(self, params: Params) -> list[str]:
-        return [n for n in params if self.adapt_only is None or n in self.adapt_only]
-
-    def _split(self, meta_params: Params) -> tuple[Params, Params]:
-        params = {n: p for n, p in meta_params.items() if not n.startswith(STEP_SIZE_PREFIX)}
-        rates = {n[len(STEP_SIZE_PREFIX) :]: p for n, p in meta_params.items() if n.startswith(STEP_SIZE_PREFIX)}
-        self._check_params(params)
-        if self.learn_inner_lr is not None and set(rates) != set(self._adapted(params)):
-            raise ValueError(
-                f"meta_params must hold a learned step size 'inner_lr.<name>' for each adapted parameter "
-                f"{self._adapted(params)}, got {sorted(rates)}; make them with {type(self).__name__}.init(params)"
-            )
-        return params, rates
-
-    def _step_size(self, rates: Params) -> Any:
-        if self.learn_inner_lr == "per_parameter":
-            return lambda name, step: rates[name]
-        if self.learn_inner_lr == "per_layer_per_step":
-            last = self.inner_steps - 1  # beyond the trained steps (fine_tune), keep the last step size
-            return lambda name, step: rates[name][min(step, last)]
-        return lambda name, step: self.inner_lr
-
-    def _mode(self) -> str:
-        if not self.first_order:
-            return "exact"
-        # First order with fixed step sizes: d φ / d θ = I exactly, so run the loop without any graph
-        # and reconnect φ to θ once at the end (memory independent of the number of steps).
-        return "first_order" if self.learn_inner_lr else "detached"
-
     # ---- the algorithm -------------------------------------------------------------------------
-
-    def task_params(self, params: Params, tasks: int | None) -> Params:
-        """φ_0 for the inner loop: θ itself (one task), or θ broadcast to [T, ...] for the adapted
-        parameters of a task batch (the others stay shared)."""
-        if tasks is None:
-            return dict(params)
-        adapted = set(self._adapted(params))
-        return {n: ops.broadcast_to(p, (tasks,) + p.shape) if n in adapted else p for n, p in params.items()}
-
-    def trajectory(
-        self,
-        meta_params: Params,
-        x_support: TensorLike,
-        y_support: TensorLike,
-        tasks: int | None,
-        steps: int | None = None,
-        mode: str | None = None,
-    ) -> Iterator[Params]:
-        """The inner loop's φ_1, ..., φ_S for support data with (``tasks`` = T) or without a task axis.
-
-        ``steps`` and ``mode`` default to the algorithm's own (``inner_steps``; exact or first order).
-        """
-        params, rates = self._split(meta_params)
-        phi0 = self.task_params(params, tasks)
-        adapted = self._adapted(phi0)
-        mode = mode or self._mode()
-        trajectory = inner_steps(
-            self.loss_fn,
-            phi0,
-            x_support,
-            y_support,
-            steps=self.inner_steps if steps is None else steps,
-            step_size=self._step_size(rates),
-            adapt=adapted,
-            mode=mode,
-            loss_shape=() if tasks is None else (tasks,),
-        )
-        for phi in trajectory:
-            if mode == "detached":  # φ = θ + (φ - θ) held constant: d φ / d θ = I, as FOMAML prescribes
-                phi = {**phi, **{n: phi0[n] + wrap_array(phi[n].data - phi0[n].data) for n in adapted}}
-            yield phi
-
-    def fine_tune(
-        self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
-    ) -> Iterator[Params]:
-        """Test-time adaptation for evaluation: φ_0 (before any step), φ_1, ..., φ_steps, by the
-        algorithm's own update rule (its step sizes, its adapted parameters), for any number of
-        steps, without recording the second-order graph."""
-        steps = check_steps(steps)
-        tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        yield self.task_params(self._split(meta_params)[0], tasks)
-        yield from self.trajectory(meta_params, x_support, y_support, tasks, steps=steps, mode="detached")
-
-    def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
-        """The adapted parameters φ after the inner loop, differentiable with respect to θ.
-
-        Support data is [T, K, ...]; the adapted parameters come back with a task axis [T, ...]
-        (the others shared), ready for ``model(phi, x_query)`` with x_query [T, N, ...].
-        """
-        tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        return final(self.trajectory(meta_params, x_support, y_support, tasks))
-
-    def meta_loss(
-        self,
-        meta_params: Params,
-        x_support: TensorLike,
-        y_support: TensorLike,
-        x_query: TensorLike,
-        y_query: TensorLike,
-    ) -> Tensor:
-        """(1/T) Σ_i L(φ_i, D_i^ts): the mean query loss after adaptation, a scalar Tensor whose
-        gradient with respect to ``meta_params`` is the meta-gradient. All arrays are [T, K, ...]."""
-        tasks = check_episode(x_support, y_support, x_query, y_query)
-        if self.batched:
-            return self._query_loss(
-                self.trajectory(meta_params, x_support, y_support, tasks), x_query, y_query, (tasks,)
-            )
-        losses = [
-            self._query_loss(
-                self.trajectory(meta_params, _task(x_support, t), _task(y_support, t), None),
-                _task(x_query, t),
-                _task(y_query, t),
-                (),
-            )
-            for t in range(tasks)
-        ]
-        return ops.mean(ops.stack(losses))
-
-    def _query_loss(self, trajectory: Any, x_query: TensorLike, y_query: TensorLike, shape: tuple[int, ...]) -> Tensor:
-        if self.step_loss_weights is None:
-            return ops.mean(task_losses(self.loss_fn, final(trajectory), x_query, y_query, shape))
-        total: Any = 0.0
-        for w, phi in zip(self.step_loss_weights, trajectory):  # MAML++ multi-step loss
-            total = total + w * ops.mean(task_losses(self.loss_fn, phi, x_query, y_query, shape))
-        return total
 
     def meta_grad(
         self,
@@ -273,12 +166,150 @@ class MAML:
         meta_params = {n: p if p.requires_grad else new_leaf(p.data) for n, p in check_params(meta_params).items()}
         with grad_mode(True):
             loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query)
-        names = list(meta_params)
-        grads = grad(loss, [meta_params[n] for n in names], allow_unused=True)
-        params = [meta_params[n] for n in names]
-        return float(loss.item()), dict(zip(names, zeros_for_none(grads, params)))
+        params = list(meta_params.values())
+        grads = grad(loss, params, allow_unused=True)
+        return float(loss.item()), dict(zip(meta_params, zeros_for_none(grads, params)))
 
+    def meta_loss(
+        self,
+        meta_params: Params,
+        x_support: TensorLike,
+        y_support: TensorLike,
+        x_query: TensorLike,
+        y_query: TensorLike,
+    ) -> Tensor:
+        """(1/T) Σ_i L(φ_i, D_i^ts): the mean query loss after adaptation, a scalar Tensor whose
+        gradient with respect to ``meta_params`` is the meta-gradient. All arrays are [T, K, ...].
 
-def _task(a: TensorLike, t: int) -> Any:
-    """Task t's slice of an array or tensor with a leading task axis."""
-    return a[t]
+        With ``step_loss_weights`` (MAML++'s multi-step loss) it is Σ_s w_s (1/T) Σ_i L(φ_i,s, D_i^ts)."""
+        tasks = check_episode(x_support, y_support, x_query, y_query)
+        if not self.batched:
+            per_task = [
+                self._query_loss(meta_params, x_support[t], y_support[t], x_query[t], y_query[t], None)
+                for t in range(tasks)
+            ]
+            return ops.mean(ops.stack(per_task))
+        return self._query_loss(meta_params, x_support, y_support, x_query, y_query, tasks)
+
+    def _query_loss(
+        self,
+        meta_params: Params,
+        x_support: TensorLike,
+        y_support: TensorLike,
+        x_query: TensorLike,
+        y_query: TensorLike,
+        tasks: int | None,
+    ) -> Tensor:
+        shape = () if tasks is None else (tasks,)
+        trajectory = self.trajectory(meta_params, x_support, y_support, tasks)
+        if self.step_loss_weights is None:
+            return ops.mean(task_losses(self.loss_fn, final(trajectory), x_query, y_query, shape))
+        total = None
+        for w, phi in zip(self.step_loss_weights, trajectory):
+            term = w * ops.mean(task_losses(self.loss_fn, phi, x_query, y_query, shape))
+            total = term if total is None else total + term
+        return total
+
+    def trajectory(
+        self,
+        meta_params: Params,
+        x_support: TensorLike,
+        y_support: TensorLike,
+        tasks: int | None,
+        steps: int | None = None,
+        mode: Mode | None = None,
+    ) -> Iterator[Params]:
+        """The inner loop's φ_1, ..., φ_S for support data with (``tasks`` = T) or without a task axis.
+
+        ``steps`` and ``mode`` default to the algorithm's own: ``inner_steps``, and ``"exact"``
+        (or ``"first_order"``); ``inner_loop.py`` documents the modes."""
+        params, step_sizes = self.split(meta_params)
+        phi0 = self.task_params(params, tasks)
+        return inner_sgd(
+            self.loss_fn,
+            phi0,
+            x_support,
+            y_support,
+            steps=self.inner_steps if steps is None else steps,
+            step_size=self.step_size(step_sizes),
+            adapt=self._adapted(phi0),
+            mode=mode or ("first_order" if self.first_order else "exact"),
+            loss_shape=() if tasks is None else (tasks,),
+        )
+
+    def task_params(self, params: Params, tasks: int | None) -> Params:
+        """φ_0 for the inner loop: θ itself (one task), or θ broadcast to [T, ...] for the adapted
+        parameters of a task batch (the others stay shared)."""
+        if tasks is None:
+            return dict(params)
+        adapted = set(self._adapted(params))
+        return {n: ops.broadcast_to(p, (tasks,) + p.shape) if n in adapted else p for n, p in params.items()}
+
+    def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
+        """The adapted parameters φ after the inner loop, differentiable with respect to θ.
+
+        Support data is [T, K, ...]; the adapted parameters come back with a task axis [T, ...]
+        (the others shared), ready for ``model(phi, x_query)`` with x_query [T, N, ...].
+        """
+        tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
+        return final(self.trajectory(meta_params, x_support, y_support, tasks))
+
+    def fine_tune(
+        self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
+    ) -> Iterator[Params]:
+        """Test-time adaptation for evaluation: φ_0 (before any step), φ_1, ..., φ_steps, by the
+        algorithm's own update rule (its step sizes, its adapted parameters), for any number of
+        steps, with nothing recorded."""
+        steps = check_steps(steps)
+        tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
+        yield self.task_params(self.split(meta_params)[0], tasks)
+        yield from self.trajectory(meta_params, x_support, y_support, tasks, steps=steps, mode="detached")
+
+    # ---- meta-parameters: θ and the learned step sizes ------------------------------------------
+
+    def init(self, params: Params) -> Params:
+        """Meta-parameters from a model's parameters: leaves that require grad, plus learned step sizes
+        (Meta-SGD: α of its parameter's shape; LSLR: one α per tensor and inner step), all ``inner_lr``."""
+        meta = meta_parameters(self._check_params(params))
+        if self.learn_inner_lr is not None:
+            for n in self._adapted(meta):
+                shape = meta[n].shape if self.learn_inner_lr == "per_parameter" else (self.inner_steps,)
+                xp = array_module(meta[n].data)
+                meta[step_size_key(n)] = new_leaf(xp.full(shape, self.inner_lr, dtype=meta[n].dtype))
+        return meta
+
+    def split(self, meta_params: Params) -> tuple[Params, Params]:
+        """(θ, the learned step sizes by parameter name): the entries named ``step_size_key(name)``
+        are step sizes, the others θ."""
+        params = {n: p for n, p in meta_params.items() if not n.startswith(STEP_SIZE_PREFIX)}
+        step_sizes = {
+            n.removeprefix(STEP_SIZE_PREFIX): p for n, p in meta_params.items() if n.startswith(STEP_SIZE_PREFIX)
+        }
+        self._check_params(params)
+        if self.learn_inner_lr is not None and set(step_sizes) != set(self._adapted(params)):
+            raise ValueError(
+                f"meta_params must hold a learned step size {step_size_key('<name>')!r} for each adapted "
+                f"parameter {self._adapted(params)}, got {sorted(step_sizes)}; make them with "
+                f"{type(self).__name__}.init(params)"
+            )
+        return params, step_sizes
+
+    def step_size(self, step_sizes: Params) -> StepSize:
+        """α(name, step) for the inner loop: ``inner_lr``, or the learned step sizes."""
+        if self.learn_inner_lr == "per_parameter":
+            return lambda name, step: step_sizes[name]
+        if self.learn_inner_lr == "per_layer_per_step":
+            last = self.inner_steps - 1  # beyond the trained steps (fine_tune), keep the last step size
+            return lambda name, step: step_sizes[name][min(step, last)]
+        return lambda name, step: self.inner_lr
+
+    def _check_params(self, params: Params) -> Params:
+        check_params(params)
+        if self.adapt_only is not None:
+            unknown = sorted(set(self.adapt_only) - set(params) - set(self.per_task_names))
+            if unknown:
+                raise ValueError(f"adapt_only names {unknown} are not parameters; the parameters are {sorted(params)}")
+        return params
+
+    def _adapted(self, params: Params) -> list[str]:
+        return [n for n in params if self.adapt_only is None or n in self.adapt_only]

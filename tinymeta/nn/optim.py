@@ -4,8 +4,8 @@
     state = opt.init(params)
     params, state = opt.step(params, grads, state)
 
-Updates run under ``no_grad`` and return new leaf tensors that require grad, so the next
-meta-iteration starts a fresh graph.
+Updates are arithmetic on the parameters' raw arrays (nothing is recorded, whatever the grad
+mode) and return new leaf tensors that require grad, so the next meta-iteration starts a fresh graph.
 """
 
 from __future__ import annotations
