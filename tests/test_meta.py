@@ -352,6 +352,19 @@ EVERY_ALGORITHM = {
 assert {name for name in tm.meta.ALGORITHMS} <= set(EVERY_ALGORITHM), "an algorithm is missing here"
 
 
+def test_make_builds_every_algorithm_by_name_and_names_the_choices_otherwise():
+    model = nn.MLP([1, 5, 1], context_dim=2)
+    extra = {"anil": dict(head=model.head_names), "cavia": dict(context_dim=2)}
+    for name, (cls, variant) in tm.meta.ALGORITHMS.items():
+        algorithm = tm.meta.make(name, mlp_loss(model), inner_lr=0.1, inner_steps=2, **extra.get(name, {}))
+        assert type(algorithm) is cls and algorithm.inner_lr == 0.1 and algorithm.inner_steps == 2
+        for setting, value in variant.items():
+            assert getattr(algorithm, setting) == value
+    assert tm.meta.make("fomaml", mlp_loss(model)).first_order and not tm.meta.make("maml", mlp_loss(model)).first_order
+    with pytest.raises(ValueError, match="unknown algorithm 'mamll'; choose from maml, fomaml"):
+        tm.meta.make("mamll", mlp_loss(model))
+
+
 def setup(name: str, dtype: str = "float64"):
     model = nn.MLP([1, 5, 1], activation="tanh", context_dim=2 if name == "cavia" else 0, dtype=dtype)
     algorithm = EVERY_ALGORITHM[name](mlp_loss(model), model)
