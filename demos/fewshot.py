@@ -42,8 +42,9 @@ def make_algorithm(algo: str, model: nn.Conv4, args: argparse.Namespace) -> Any:
         return nn.cross_entropy(model(params, x), y)
 
     lr, steps = args.inner_lr, args.inner_steps
-    settings = {  # the first-order methods take more, smaller steps
+    settings = {
         "anil": dict(head=model.head_names),
+        # Reptile and iMAML differentiate no inner step: they take more, smaller ones
         "reptile": dict(inner_lr=lr / 4, inner_steps=max(steps, 5)),
         "imaml": dict(inner_lr=lr / 4, inner_steps=max(steps, 5), lam=2.0, cg_steps=5),
     }

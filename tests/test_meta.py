@@ -504,3 +504,36 @@ def test_inputs_and_targets_with_different_numbers_of_examples_are_named():
     with pytest.raises(ValueError, match=r"head must be a non-empty list"):
         ANIL(mlp_loss(nn.MLP([1, 2, 1])), head=np.array(["layers.1.weight", "layers.1.bias"]).reshape(1, 2))
     assert ANIL(mlp_loss(nn.MLP([1, 2, 1])), head=np.array(["layers.1.weight"])).adapt_only == ["layers.1.weight"]
+
+
+@pytest.mark.parametrize("name", sorted(set(EVERY_ALGORITHM) - {"reptile", "imaml"}))
+def test_fine_tune_steps_are_constants_equal_to_plain_detached_sgd(name):
+    """fine_tune yields φ_0 = θ, then constants: the algorithm's own SGD steps, nothing recorded."""
+    model, algorithm, theta = setup(name)
+    xs, ys, _, _ = regression_tasks(np.random.default_rng(1), tasks=2, k=3)
+    steps = algorithm.inner_steps
+    trajectory = list(algorithm.fine_tune(theta, xs, ys, steps=steps + 1))
+    assert len(trajectory) == steps + 2
+    adapted = algorithm.adapt(theta, xs, ys)  # φ_S with the graph, S = inner_steps
+    for n in adapted:
+        np.testing.assert_allclose(trajectory[steps][n].numpy(), adapted[n].numpy(), rtol=1e-12, atol=1e-14)
+    for phi in trajectory[1:]:
+        for n in algorithm._adapted(phi):
+            assert phi[n].creator is None and not phi[n].requires_grad
+
+
+def test_the_inner_loop_names_a_bad_mode_and_maml_a_misplaced_step_size():
+    model = nn.MLP([1, 4, 1])
+    xs, ys, _, _ = regression_tasks(np.random.default_rng(0), tasks=2, k=3)
+    maml = MAML(mlp_loss(model), inner_lr=0.1)
+    theta = maml.init(model.init(0))
+    with pytest.raises(ValueError, match="mode must be one of 'exact', 'first_order', 'detached', got 'exakt'"):
+        next(tm.meta.inner_sgd(
+            mlp_loss(model), theta, xs[0], ys[0], steps=1, step_size=lambda n, s: 0.1, adapt=list(theta),
+            mode="exakt", loss_shape=(),
+        ))  # fmt: skip
+    with pytest.raises(ValueError, match=r"start with 'inner_lr\.'"):
+        maml.init({**model.init(0), "inner_lr.w": tm.tensor(1.0)})
+    metasgd_theta = MetaSGD(mlp_loss(model), inner_lr=0.1).init(model.init(0))
+    with pytest.raises(ValueError, match="learn_inner_lr=None and would ignore them"):
+        maml.meta_grad(metasgd_theta, xs, ys, xs, ys)

@@ -62,3 +62,38 @@ def test_it_stops_at_the_tolerance_and_keeps_a_zero_answer_for_a_zero_right_hand
 def test_negative_curvature_at_the_first_step_returns_zero():
     (u,) = conjugate_gradient(lambda v: [-v[0]], [np.array([1.0, 2.0])], steps=3)
     np.testing.assert_array_equal(u, [0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: conjugate_gradient(lambda v: v, [], steps=3), TypeError, "b must be a non-empty list"),
+        (lambda: conjugate_gradient(lambda v: v, np.ones(3), steps=3), TypeError, "b must be a non-empty list"),
+        (lambda: conjugate_gradient(lambda v: v, [np.ones(3)], steps=-1), ValueError, "steps must be an integer >= 0"),
+        (lambda: conjugate_gradient(lambda v: v, [np.ones(3)], steps=2.5), TypeError, "steps must be an integer"),
+        (lambda: conjugate_gradient(lambda v: v, [np.ones(3)], steps=3, tol=-1), ValueError, "tol must be"),
+        (lambda: conjugate_gradient(lambda v: v, [np.ones(3)], steps=3, tol=np.nan), ValueError, "tol must be"),
+        (lambda: conjugate_gradient(lambda v: v[0], [np.ones(3)], steps=3), ValueError, "matvec must return a list"),
+        (lambda: conjugate_gradient(lambda v: [], [np.ones(3)], steps=3), ValueError, "matvec must return a list"),
+        (
+            lambda: conjugate_gradient(lambda v: [np.ones((2, 3))], [np.ones(3)], steps=3),
+            ValueError,
+            r"shaped like b's blocks \[\(3,\)\], got \[\(2, 3\)\]",
+        ),
+        (
+            lambda: conjugate_gradient(lambda v: v, [np.ones((2, 3)), np.ones((1, 3))], steps=3, batched=True),
+            ValueError,
+            "same leading",
+        ),
+    ],
+)
+def test_bad_input_is_named_not_solved_wrongly(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_float32_stays_float32():
+    a = np.diag(np.array([1.0, 2.0, 3.0], dtype=np.float32))
+    (u,) = conjugate_gradient(lambda v: [a @ v[0]], [np.ones(3, dtype=np.float32)], steps=3)
+    assert u.dtype == np.float32
+    np.testing.assert_allclose(u, [1.0, 0.5, 1 / 3], rtol=1e-6)

@@ -328,7 +328,9 @@ _new_object = object.__new__
 
 # ---------------------------------------------------------------------------------------------
 # Internal API: the few helpers tinymeta's own modules (ops, nn, meta, transforms, testing) build
-# on. They skip the checks ``tensor()`` makes, so they take backend arrays that are already right.
+# on. ``wrap_array`` and ``new_leaf`` skip the checks ``tensor()`` makes, so they take backend
+# arrays that are already right. (``seed_gradients``, ``fresh_gradients`` and
+# ``depends_on_leaves_other_than``, which ``transforms.py`` shares with ``grad``, live beside ``grad``.)
 # ---------------------------------------------------------------------------------------------
 
 

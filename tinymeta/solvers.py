@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._checks import integer, real
 from .backend import array_module
 
 Arrays = list[Any]  # the blocks of one vector (one backend array per parameter)
@@ -29,7 +30,20 @@ def conjugate_gradient(
     task: a task-batched Hessian is block diagonal), each with its own step sizes and its own stop;
     the others go on. The vectors are lists of arrays (one per parameter) as ``matvec`` takes them.
     """
+    if not isinstance(b, (list, tuple)) or not b:
+        raise TypeError(f"b must be a non-empty list of arrays (the blocks of one vector), got {type(b).__name__}")
+    steps, tol = integer(steps, "steps", 0), real(tol, "tol", low=0)
+    shapes = [x.shape for x in b]
+    if batched and any(len(shape) == 0 or shape[0] != shapes[0][0] for shape in shapes):
+        raise ValueError(f"batched: every block of b needs the same leading (system) axis, got shapes {shapes}")
     xp = array_module(b[0])
+
+    def product(v: Arrays) -> Arrays:
+        av = matvec(v)
+        if not isinstance(av, (list, tuple)) or [getattr(x, "shape", None) for x in av] != shapes:
+            got = [getattr(x, "shape", None) for x in av] if isinstance(av, (list, tuple)) else type(av).__name__
+            raise ValueError(f"matvec must return a list of arrays shaped like b's blocks {shapes}, got {got}")
+        return av
 
     def dot(a: Arrays, c: Arrays) -> Any:  # ⟨a, c⟩ per system: over every array and every non-task axis
         if batched:
@@ -47,7 +61,7 @@ def conjugate_gradient(
     for _ in range(steps):
         if not active.any():
             break
-        ap = matvec(p)
+        ap = product(p)
         curvature = dot(p, ap)
         active = active & (curvature > 0)
         alpha = xp.where(active, rr / xp.where(active, curvature, 1), 0)

@@ -41,12 +41,26 @@ ALGORITHMS: dict[str, tuple[type, dict[str, Any]]] = {
 def make(name: str, loss_fn: LossFn, **settings: Any) -> Any:
     """The algorithm called ``name`` (a key of ``ALGORITHMS``), its class given ``settings``.
 
-    >>> make("fomaml", loss_fn=None, inner_lr=0.1).first_order
+    ``settings`` are the class's keyword arguments (``inner_lr``, ``inner_steps``, ...); ANIL needs
+    ``head`` (e.g. ``model.head_names``) and CAVIA ``context_dim``.
+
+    >>> make("fomaml", lambda params, x, y: None, inner_lr=0.1).first_order
     True
     """
-    if name not in ALGORITHMS:
+    if not isinstance(name, str) or name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function (params, x, y) -> losses, got {type(loss_fn).__name__}")
     cls, variant = ALGORITHMS[name]
+    fixed = sorted(set(variant) & set(settings))
+    if fixed:
+        raise ValueError(
+            f"{name!r} fixes {', '.join(f'{k}={variant[k]!r}' for k in fixed)}; to set it yourself, "
+            f"make({cls.__name__.lower()!r}, ...) with it"
+        )
+    required = {"anil": "head (e.g. model.head_names)", "cavia": "context_dim"}.get(name)
+    if required and required.split()[0] not in settings:
+        raise TypeError(f"make({name!r}, ...) needs {required}")
     return cls(loss_fn, **variant, **settings)
 
 

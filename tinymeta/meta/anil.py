@@ -20,8 +20,6 @@ from .maml import MAML
 class ANIL(MAML):
     """MAML adapting only ``head`` (e.g. ``model.head_names``) in the inner loop."""
 
-    name = "anil"
-
     def __init__(
         self,
         loss_fn: LossFn,

@@ -23,8 +23,6 @@ from .maml import MAML
 class CAVIA(MAML):
     """MAML whose inner loop adapts only a zero-initialised context vector (see the module docstring)."""
 
-    name = "cavia"
-
     def __init__(
         self,
         loss_fn: LossFn,

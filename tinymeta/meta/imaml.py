@@ -47,8 +47,6 @@ from .inner_loop import (
 class iMAML:  # noqa: N801  (the paper's name)
     """Implicit MAML over a batch of tasks (see the module docstring)."""
 
-    name = "imaml"
-
     def __init__(
         self,
         loss_fn: LossFn,

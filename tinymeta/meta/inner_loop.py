@@ -69,11 +69,16 @@ def inner_sgd(
     adapt: Sequence[str],
     mode: Mode,
     loss_shape: tuple[int, ...],
+    learned_step_sizes: bool = False,
 ) -> Iterator[Params]:
     """Yield φ_1, ..., φ_S of SGD on the support loss (see the module docstring for ``mode``).
 
-    ``params`` is φ_0 (θ, or θ broadcast to [T, ...]); it is not modified."""
-    reattach = mode == "first_order" and not _learned(step_size, adapt)  # first order, fixed step sizes
+    ``params`` is φ_0 (θ, or θ broadcast to [T, ...]); it is not modified. ``loss_shape`` is (T,)
+    for task-batched data, () for one task. ``learned_step_sizes`` says that ``step_size`` returns
+    meta-parameters (Meta-SGD, LSLR), which a first-order loop must keep on the graph."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    reattach = mode == "first_order" and not learned_step_sizes
     detached = reattach or mode == "detached" or not is_grad_enabled()
     phi = dict(params)
     for s in range(steps):
@@ -95,11 +100,6 @@ def inner_sgd(
             yield {**phi, **{n: params[n] + wrap_array(phi[n].data - params[n].data) for n in adapt}}
         else:
             yield phi
-
-
-def _learned(step_size: StepSize, adapt: Sequence[str]) -> bool:
-    """Whether any step size is a tensor that requires grad (Meta-SGD, LSLR): then first order records."""
-    return any(isinstance(alpha := step_size(n, 0), Tensor) and alpha.requires_grad for n in adapt)
 
 
 def detached_sgd(

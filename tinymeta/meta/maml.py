@@ -102,11 +102,10 @@ class MAML:
     Meta-parameters are a flat dict: the model's parameters θ, plus one ``step_size_key(name)``
     entry per adapted parameter for learned step sizes (Meta-SGD, LSLR). Make them with :meth:`init`.
 
-    The path of a meta-gradient: ``meta_grad`` differentiates ``meta_loss``, the query loss of the
-    φ that ``trajectory`` yields, which is ``inner_loop.inner_sgd`` run from θ.
+    The path of a meta-gradient: ``meta_grad`` differentiates ``meta_loss``, the query loss
+    (``_query_loss``) of the φ that ``_trajectory`` yields, which is ``inner_loop.inner_sgd`` run from θ.
     """
 
-    name = "maml"
     per_task_names: tuple[str, ...] = ()  # parameters made afresh for each task (CAVIA's context)
 
     def __init__(
@@ -183,13 +182,13 @@ class MAML:
 
         With ``step_loss_weights`` (MAML++'s multi-step loss) it is Σ_s w_s (1/T) Σ_i L(φ_i,s, D_i^ts)."""
         tasks = check_episode(x_support, y_support, x_query, y_query)
-        if not self.batched:
-            per_task = [
-                self._query_loss(meta_params, x_support[t], y_support[t], x_query[t], y_query[t], None)
-                for t in range(tasks)
-            ]
-            return ops.mean(ops.stack(per_task))
-        return self._query_loss(meta_params, x_support, y_support, x_query, y_query, tasks)
+        if self.batched:
+            return self._query_loss(meta_params, x_support, y_support, x_query, y_query, tasks)
+        per_task = [  # one task at a time, each without a task axis
+            self._query_loss(meta_params, x_support[t], y_support[t], x_query[t], y_query[t], tasks=None)
+            for t in range(tasks)
+        ]
+        return ops.mean(ops.stack(per_task))
 
     def _query_loss(
         self,
@@ -200,8 +199,10 @@ class MAML:
         y_query: TensorLike,
         tasks: int | None,
     ) -> Tensor:
+        """The mean query loss after the inner loop (weighted over its steps for the multi-step loss).
+        ``tasks`` is T for data with a task axis [T, K, ...], None for one task's data [K, ...]."""
         shape = () if tasks is None else (tasks,)
-        trajectory = self.trajectory(meta_params, x_support, y_support, tasks)
+        trajectory = self._trajectory(meta_params, x_support, y_support, tasks)
         if self.step_loss_weights is None:
             return ops.mean(task_losses(self.loss_fn, final(trajectory), x_query, y_query, shape))
         total = None
@@ -210,7 +211,7 @@ class MAML:
             total = term if total is None else total + term
         return total
 
-    def trajectory(
+    def _trajectory(
         self,
         meta_params: Params,
         x_support: TensorLike,
@@ -219,9 +220,8 @@ class MAML:
         steps: int | None = None,
         mode: Mode | None = None,
     ) -> Iterator[Params]:
-        """The inner loop's φ_1, ..., φ_S for support data with (``tasks`` = T) or without a task axis.
-
-        ``steps`` and ``mode`` default to the algorithm's own: ``inner_steps``, and ``"exact"``
+        """The inner loop's φ_1, ..., φ_S for support data with (``tasks`` = T) or without (None) a task
+        axis. ``steps`` and ``mode`` default to the algorithm's own: ``inner_steps``, and ``"exact"``
         (or ``"first_order"``); ``inner_loop.py`` documents the modes."""
         params, step_sizes = self.split(meta_params)
         phi0 = self.task_params(params, tasks)
@@ -235,6 +235,7 @@ class MAML:
             adapt=self._adapted(phi0),
             mode=mode or ("first_order" if self.first_order else "exact"),
             loss_shape=() if tasks is None else (tasks,),
+            learned_step_sizes=self.learn_inner_lr is not None,
         )
 
     def task_params(self, params: Params, tasks: int | None) -> Params:
@@ -252,18 +253,18 @@ class MAML:
         (the others shared), ready for ``model(phi, x_query)`` with x_query [T, N, ...].
         """
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        return final(self.trajectory(meta_params, x_support, y_support, tasks))
+        return final(self._trajectory(meta_params, x_support, y_support, tasks))
 
     def fine_tune(
         self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
     ) -> Iterator[Params]:
-        """Test-time adaptation for evaluation: φ_0 (before any step), φ_1, ..., φ_steps, by the
-        algorithm's own update rule (its step sizes, its adapted parameters), for any number of
-        steps, with nothing recorded."""
+        """Test-time adaptation for evaluation: φ_0 (θ, broadcast to the T tasks), then φ_1, ..., φ_steps,
+        by the algorithm's own update rule (its step sizes, its adapted parameters), for any number of
+        steps. The steps run detached: φ_1, ... are constants, and nothing of the loop is recorded."""
         steps = check_steps(steps)
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         yield self.task_params(self.split(meta_params)[0], tasks)
-        yield from self.trajectory(meta_params, x_support, y_support, tasks, steps=steps, mode="detached")
+        yield from self._trajectory(meta_params, x_support, y_support, tasks, steps=steps, mode="detached")
 
     # ---- meta-parameters: θ and the learned step sizes ------------------------------------------
 
@@ -286,6 +287,12 @@ class MAML:
             n.removeprefix(STEP_SIZE_PREFIX): p for n, p in meta_params.items() if n.startswith(STEP_SIZE_PREFIX)
         }
         self._check_params(params)
+        if self.learn_inner_lr is None and step_sizes:
+            raise ValueError(
+                f"meta_params hold learned step sizes {sorted(map(step_size_key, step_sizes))}, but this "
+                f"{type(self).__name__} has learn_inner_lr=None and would ignore them; make the meta-parameters "
+                f"with {type(self).__name__}.init(params)"
+            )
         if self.learn_inner_lr is not None and set(step_sizes) != set(self._adapted(params)):
             raise ValueError(
                 f"meta_params must hold a learned step size {step_size_key('<name>')!r} for each adapted "
@@ -305,6 +312,12 @@ class MAML:
 
     def _check_params(self, params: Params) -> Params:
         check_params(params)
+        reserved = [n for n in params if n.startswith(STEP_SIZE_PREFIX)]
+        if reserved:
+            raise ValueError(
+                f"parameter names {reserved} start with {STEP_SIZE_PREFIX!r}, which names learned step sizes "
+                "in meta-parameters; rename these parameters"
+            )
         if self.adapt_only is not None:
             unknown = sorted(set(self.adapt_only) - set(params) - set(self.per_task_names))
             if unknown:

@@ -3,8 +3,9 @@
     φ_i = θ - α ∘ ∇_θ L(θ, D_i^tr)          (their eq. 3; ∘ elementwise, α the shape of θ)
     (θ, α) ← (θ, α) - β ∇_(θ,α) (1/T) Σ_i L(φ_i, D_i^ts)
 
-α is meta-learned with θ: it lives in the meta-parameters as ``"inner_lr.<name>"``, initialised to
-``inner_lr`` everywhere. Everything else is MAML's inner loop and meta-loss.
+α is meta-learned with θ: it lives in the meta-parameters as ``maml.step_size_key(name)``
+(``"inner_lr.<name>"``), initialised to ``inner_lr`` everywhere. Everything else is MAML's inner
+loop and meta-loss.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from .maml import MAML
 
 class MetaSGD(MAML):
     """MAML whose inner step size is a learned tensor per parameter (see the module docstring)."""
-
-    name = "metasgd"
 
     def __init__(
         self,

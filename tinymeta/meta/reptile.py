@@ -33,8 +33,6 @@ from .inner_loop import (
 class Reptile:
     """Reptile over a batch of tasks (see the module docstring)."""
 
-    name = "reptile"
-
     def __init__(self, loss_fn: LossFn, inner_lr: float = 0.01, inner_steps: int = 5, batched: bool = True) -> None:
         self.inner_lr, self.inner_steps = check_inner_loop_settings(inner_lr, inner_steps)
         self.loss_fn, self.batched = loss_fn, batched
