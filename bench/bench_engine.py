@@ -88,17 +88,21 @@ def width_for(params: int) -> int:
     return width
 
 
-def hvp_vs_grad(targets: list[int], repeats: int) -> list[dict[str, float]]:
+def hvp_vs_grad(
+    targets: list[int], repeats: int, backend: str | None = None, sync: Callable[[], object] = lambda: None
+) -> list[dict[str, float]]:
+    """Milliseconds of one gradient and one hvp per parameter count, on ``backend`` (None: the default);
+    ``sync`` is called after each (a GPU waits there for its queued work, so that it is timed)."""
     rng = np.random.default_rng(0)
     batch = 64
-    x = tm.tensor(rng.standard_normal((batch, 16)))
-    y = tm.tensor(rng.standard_normal((batch, 1)))
+    x = tm.tensor(rng.standard_normal((batch, 16)), backend=backend)
+    y = tm.tensor(rng.standard_normal((batch, 1)), backend=backend)
     rows = []
     for target in targets:
         width = width_for(target)
         shapes, count = mlp(width)
-        params = [tm.tensor(rng.standard_normal(s) / np.sqrt(s[0])) for s in shapes]
-        tangents = [tm.tensor(rng.standard_normal(s)) for s in shapes]
+        params = [tm.tensor(rng.standard_normal(s) / np.sqrt(s[0]), backend=backend) for s in shapes]
+        tangents = [tm.tensor(rng.standard_normal(s), backend=backend) for s in shapes]
 
         def loss(w1, b1, w2, b2, w3, b3):
             h = tm.tanh(x @ w1 + b1)
@@ -110,9 +114,11 @@ def hvp_vs_grad(targets: list[int], repeats: int) -> list[dict[str, float]]:
 
         def gradient() -> None:
             tm.grad(loss(*leaves), leaves)
+            sync()
 
         def product() -> None:
             tm.hvp(loss, params, tangents)
+            sync()
 
         seconds = interleaved_best_times({"grad": gradient, "hvp": product}, repeats, number)
         t_grad, t_hvp = seconds["grad"], seconds["hvp"]
@@ -124,7 +130,8 @@ def hvp_vs_grad(targets: list[int], repeats: int) -> list[dict[str, float]]:
 
 
 def write_results(per_op: dict[str, float], hvp_rows: list[dict[str, float]], args: argparse.Namespace) -> None:
-    RESULTS.mkdir(exist_ok=True)
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
     meta = dict(
         date=time.strftime("%Y-%m-%d"),
         python=platform.python_version(),
@@ -132,7 +139,7 @@ def write_results(per_op: dict[str, float], hvp_rows: list[dict[str, float]], ar
         machine=f"{platform.machine()}, {platform.processor() or 'cpu'}",
         command="python bench/bench_engine.py" + (" --quick" if args.quick else ""),
     )
-    (RESULTS / "engine.json").write_text(
+    (out / "engine.json").write_text(
         json.dumps(dict(meta=meta, per_op_us=per_op, hvp_vs_grad=hvp_rows), indent=2) + "\n"
     )
 
@@ -171,12 +178,13 @@ def write_results(per_op: dict[str, float], hvp_rows: list[dict[str, float]], ar
             f"| {r['params']:,} | {r['width']} | {r['grad_ms']:.3f} | {r['hvp_ms']:.3f} | {r['ratio']:.2f} | {growth} |"
         )
         previous = r
-    (RESULTS / "engine.md").write_text("\n".join(lines) + "\n")
+    (out / "engine.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="tinymeta engine benchmarks")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where the results go")
     args = parser.parse_args()
     repeats = 3 if args.quick else 15
     print("per-op overhead (µs per op, forward + backward):")
@@ -186,7 +194,7 @@ def main() -> None:
     print("hvp vs gradient:")
     hvp_rows = hvp_vs_grad([1_000, 10_000, 100_000, 1_000_000], repeats=3 if args.quick else 7)
     write_results(per_op, hvp_rows, args)
-    print(f"written: {RESULTS / 'engine.md'} and engine.json")
+    print(f"written: {args.out_dir / 'engine.md'} and engine.json")
 
 
 if __name__ == "__main__":

@@ -45,10 +45,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TASKS, K, ALPHA = 25, 10, 0.01
 
 
-def sinusoid_batch(rng: np.random.Generator, dtype: str) -> tuple[np.ndarray, ...]:
-    amplitude = rng.uniform(0.1, 5.0, (TASKS, 1, 1))
-    phase = rng.uniform(0, np.pi, (TASKS, 1, 1))
-    x = rng.uniform(-5, 5, (TASKS, 2 * K, 1))
+def sinusoid_batch(rng: np.random.Generator, dtype: str, tasks: int = TASKS) -> tuple[np.ndarray, ...]:
+    amplitude = rng.uniform(0.1, 5.0, (tasks, 1, 1))
+    phase = rng.uniform(0, np.pi, (tasks, 1, 1))
+    x = rng.uniform(-5, 5, (tasks, 2 * K, 1))
     y = amplitude * np.sin(x + phase)
     return tuple(a.astype(dtype) for a in (x[:, :K], y[:, :K], x[:, K:], y[:, K:]))
 
@@ -77,7 +77,11 @@ def tinymeta_fns(params: dict, data: tuple, steps: int, dtype: str) -> tuple[dic
 TORCH_NAMES = {"layers.0.weight": "w0", "layers.0.bias": "b0", "layers.1.weight": "w1", "layers.1.bias": "b1"}
 
 
-def torch_fns(params: dict, data: tuple, steps: int) -> tuple[dict, list[dict]]:
+def torch_fns(
+    params: dict, data: tuple, steps: int, device: str = "cpu", per_task_loop: bool = True
+) -> tuple[dict, list[dict]]:
+    """PyTorch's meta-gradient functions on ``device`` (the loop over tasks unless ``per_task_loop`` is
+    False, and torch.func vmap), and their meta-gradients as NumPy arrays."""
     try:
         import torch
         from torch.func import grad as func_grad
@@ -86,8 +90,9 @@ def torch_fns(params: dict, data: tuple, steps: int) -> tuple[dict, list[dict]]:
         print("PyTorch is not importable: skipped")
         return {}, []
     names = list(params)
-    p = {n: torch.tensor(v, requires_grad=True) for n, v in params.items()}
-    xs, ys, xq, yq = (torch.tensor(a) for a in data)
+    p = {n: torch.tensor(v, requires_grad=True, device=device) for n, v in params.items()}
+    xs, ys, xq, yq = (torch.tensor(a, device=device) for a in data)
+    tasks = len(xs)
 
     def model(q, x):
         h = torch.relu(x @ q["layers.0.weight"] + q["layers.0.bias"])
@@ -99,13 +104,13 @@ def torch_fns(params: dict, data: tuple, steps: int) -> tuple[dict, list[dict]]:
 
     def loop() -> tuple:
         total = 0.0
-        for t in range(TASKS):
+        for t in range(tasks):
             phi = p
             for _ in range(steps):
                 g = torch.autograd.grad(mse(phi, xs[t], ys[t]), [phi[n] for n in names], create_graph=True)
                 phi = {n: phi[n] - ALPHA * gn for n, gn in zip(names, g)}
             total = total + mse(phi, xq[t], yq[t])
-        return torch.autograd.grad(total / TASKS, [p[n] for n in names])
+        return torch.autograd.grad(total / tasks, [p[n] for n in names])
 
     def task_loss(q, x_s, y_s, x_q, y_q):
         phi = q
@@ -117,14 +122,10 @@ def torch_fns(params: dict, data: tuple, steps: int) -> tuple[dict, list[dict]]:
     detached = {n: v.detach() for n, v in p.items()}
     meta_grad_vmap = func_grad(lambda q: vmap(task_loss, in_dims=(None, 0, 0, 0, 0))(q, xs, ys, xq, yq).mean())
     version = torch.__version__
-    fns = {
-        f"PyTorch {version}, loop over tasks": loop,
-        f"PyTorch {version}, torch.func vmap": lambda: meta_grad_vmap(detached),
-    }
-    results = [
-        {n: g.detach().numpy() for n, g in zip(names, loop())},
-        {n: g.numpy() for n, g in meta_grad_vmap(detached).items()},
-    ]
+    fns = {f"PyTorch {version}, loop over tasks": loop} if per_task_loop else {}
+    fns[f"PyTorch {version}, torch.func vmap"] = lambda: meta_grad_vmap(detached)
+    results = [{n: g.detach().cpu().numpy() for n, g in zip(names, loop())}] if per_task_loop else []
+    results.append({n: g.cpu().numpy() for n, g in meta_grad_vmap(detached).items()})
     return fns, results
 
 
@@ -219,7 +220,7 @@ def memory() -> list[dict]:
     return rows
 
 
-def plot_memory(rows: list[dict]) -> bool:
+def plot_memory(rows: list[dict], out: Path = RESULTS) -> bool:
     try:
         import matplotlib
 
@@ -237,13 +238,13 @@ def plot_memory(rows: list[dict]) -> bool:
     ax.set_title("Sinusoid MLP, 25 tasks, float64")
     ax.set_xticks(steps)
     ax.legend()
-    fig.savefig(RESULTS / "maml_memory.png", dpi=120, bbox_inches="tight")
+    fig.savefig(out / "maml_memory.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
     return True
 
 
-def write(speed_rows: list[dict], memory_rows: list[dict], command: str) -> None:
-    RESULTS.mkdir(exist_ok=True)
+def write(speed_rows: list[dict], memory_rows: list[dict], command: str, out: Path = RESULTS) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     meta = dict(
         date=time.strftime("%Y-%m-%d"),
         python=platform.python_version(),
@@ -252,7 +253,7 @@ def write(speed_rows: list[dict], memory_rows: list[dict], command: str) -> None
         command=command,
     )
     results = dict(meta=meta, speed=speed_rows, memory=memory_rows)
-    (RESULTS / "maml.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "maml.json").write_text(json.dumps(results, indent=2) + "\n")
     names = list(speed_rows[0]["ms"])
     lines = [
         "# MAML benchmark",
@@ -280,20 +281,22 @@ def write(speed_rows: list[dict], memory_rows: list[dict], command: str) -> None
     for r in memory_rows:
         lines.append(f"| {r['steps']} | {r['MAML']:.2f} | {r['first-order MAML']:.2f} | {r['iMAML']:.2f} |")
     lines += ["", "![peak memory against inner steps](maml_memory.png)"]
-    (RESULTS / "maml.md").write_text("\n".join(lines) + "\n")
+    (out / "maml.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="tinymeta MAML benchmarks")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where the results go")
     args = parser.parse_args()
     print("speed (ms per meta-gradient):")
     speed_rows = speed(repeats=2 if args.quick else 7, number=2 if args.quick else 5)
     print("memory (peak MB per meta-gradient):")
     memory_rows = memory()
-    write(speed_rows, memory_rows, "python bench/bench_maml.py" + (" --quick" if args.quick else ""))
-    plot_memory(memory_rows)
-    print(f"written: {RESULTS / 'maml.md'}")
+    command = "python bench/bench_maml.py" + (" --quick" if args.quick else "")
+    write(speed_rows, memory_rows, command, args.out_dir)
+    plot_memory(memory_rows, args.out_dir)
+    print(f"written: {args.out_dir / 'maml.md'}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from memory import shares_memory
 
 import tinymeta as tm
 from tinymeta.testing import gradcheck, gradgradcheck
@@ -343,7 +344,7 @@ def test_several_outputs_give_one_result_per_output() -> None:
 
 @pytest.mark.parametrize(
     "returned",
-    [1.5, np.ones(2), [np.ones(2)], None, tm.tensor(1j)],
+    [1.5, np.ones(2), [np.ones(2)], None, "complex tensor"],  # the tensor is made in the test, on its backend
     ids=["a float", "an ndarray", "a list of arrays", "None", "a complex tensor"],
 )
 @pytest.mark.parametrize("name", ["vjp", "jvp", "hvp", "jacobian", "hessian"])
@@ -356,6 +357,8 @@ def test_a_function_that_returns_no_tensor_is_a_type_error(name, returned) -> No
         "jacobian": lambda f: tm.jacobian(f, x),
         "hessian": lambda f: tm.hessian(f, x),
     }[name]
+    if isinstance(returned, str):
+        returned = tm.tensor(1j)
     with pytest.raises(TypeError, match="return|complex"):
         call(lambda z: returned)
 
@@ -411,7 +414,7 @@ def test_vjp_takes_its_primals_as_arguments_and_remembers_no_grad() -> None:
     assert not y.requires_grad and not g.requires_grad
     np.testing.assert_array_equal(g.numpy(), w.numpy())
     value, _ = tm.vjp(lambda x: x, a)
-    assert not np.shares_memory(value.data, a.data)  # never the caller's array
+    assert not shares_memory(value.data, a.data)  # never the caller's array
 
 
 def test_the_hessian_of_a_one_element_output_has_its_axis_as_jaxs() -> None:
