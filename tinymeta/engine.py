@@ -34,6 +34,9 @@ from . import backend
 # Recording is a per-thread (per-context) flag, never a global switch: ``no_grad`` in one thread
 # does not affect another, and the context manager always restores the previous state.
 _recording: ContextVar[bool] = ContextVar("tinymeta_recording", default=True)
+# True (per context) while a backward pass records the gradient's own graph (create_graph=True): the
+# Functions recorded then are tagged ``in_backward``, so tinymeta.viz can tell them from the forward pass.
+_recording_backward: ContextVar[bool] = ContextVar("tinymeta_recording_backward", default=False)
 
 if backend.cupy is not None:
     _ARRAY_TYPES: tuple[type, ...] = (numpy.ndarray, backend.cupy.ndarray)
@@ -49,6 +52,17 @@ def grad_mode(enabled: bool) -> Iterator[None]:
         yield
     finally:
         _recording.reset(token)
+
+
+@contextlib.contextmanager
+def _backward_pass(create_graph: bool) -> Iterator[None]:
+    """Inside a backward pass: recording is ``create_graph``, and what it records is tagged ``in_backward``."""
+    token = _recording_backward.set(bool(create_graph))
+    try:
+        with grad_mode(create_graph):
+            yield
+    finally:
+        _recording_backward.reset(token)
 
 
 def no_grad() -> contextlib.AbstractContextManager[None]:
@@ -217,7 +231,7 @@ class Tensor:
             )
         leaves: dict[int, Tensor] = {}
         seeds = seed_gradients((self,), None if grad is None else (grad,), what="grad", of="the tensor")
-        with grad_mode(create_graph):
+        with _backward_pass(create_graph):
             grads = _backpropagate((self,), seeds, targets=None, leaves=leaves)
             fresh = fresh_gradients([grads[key] for key in leaves], [*seeds, *leaves.values()])
             for leaf, g in zip(leaves.values(), fresh):
@@ -511,9 +525,13 @@ class Function:
     ``backward(gy)`` returns one gradient per input (a Tensor, or None for an input that does not
     require grad); a single-input op may return the Tensor alone. Inputs are held strongly, the
     output weakly (``self.output()``), so a graph never contains a reference cycle.
+
+    ``in_backward`` is set (True) only on a Function recorded by a backward pass run with
+    ``create_graph=True``: a node of a gradient's graph, not of the forward pass (``tinymeta.viz``
+    draws them apart; read it with ``getattr(f, "in_backward", False)``).
     """
 
-    __slots__ = ("inputs", "output")
+    __slots__ = ("inputs", "output", "in_backward")
 
     def __call__(self, *inputs: Tensor) -> Tensor:
         if len(inputs) == 1:
@@ -542,6 +560,8 @@ class Function:
                         out.creator = self
                         self.inputs = inputs
                         self.output = weakref.ref(out)
+                        if _recording_backward.get():
+                            self.in_backward = True
                     elif kind == "c":
                         raise TypeError(
                             f"{type(self).__name__} made a complex result ({y.dtype}) from a tensor that requires "
@@ -586,7 +606,7 @@ def grad(
     if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
         grad_outputs = (grad_outputs,)
     seeds = seed_gradients(outputs, grad_outputs)
-    with grad_mode(create_graph):
+    with _backward_pass(create_graph):
         grads = _backpropagate(outputs, seeds, targets={id(x) for x in inputs})
         result = fresh_gradients([grads.get(id(x)) for x in inputs], [*seeds, *inputs])
     if not allow_unused:
