@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -254,15 +255,20 @@ def save_training_state(
     iteration: int,
     info: dict,
     history: dict | None = None,
+    cost: dict | None = None,
 ) -> None:
     """Meta-parameters, Adam's moments and step, the data RNG, the iteration and the run's history so
     far (validation curve, running loss...): all --resume needs to continue a run exactly as if it had
-    never stopped, and nothing it recorded lost."""
+    never stopped, and nothing it recorded lost. ``cost`` (see ``meta_train``) is what the run measured
+    of its own speed and memory, kept apart from the history, which is the same however the run was
+    interrupted, while timings are not."""
     arrays = {f"param/{n}": p.numpy() for n, p in theta.items()}
     arrays.update({f"adam_m/{n}": backend.to_numpy(v) for n, v in adam_state["m"].items()})
     arrays.update({f"adam_v/{n}": backend.to_numpy(v) for n, v in adam_state["v"].items()})
     meta = dict(info, iteration=iteration, adam_step=adam_state["step"], rng=rng.bit_generator.state)
     meta["history"] = history or {}
+    if cost is not None:
+        meta["cost"] = cost
     save_checkpoint(path, arrays, meta)
 
 
@@ -341,6 +347,55 @@ def restore_training_state(
     return theta, state, rng, saved["iteration"], saved.get("history", {})
 
 
+COST_WARMUP = 10  # iterations of each training session left out of the timing (first calls, caches)
+COST_KEYS = ("timed_seconds", "timed_iterations", "peak_mb")  # what a checkpoint's "cost" records
+
+
+def peak_memory_mb(fn: Callable[[], Any]) -> float:
+    """The peak memory, in MB (2**20 bytes), that Python and NumPy allocate while ``fn()`` runs, above
+    what was allocated before (tracemalloc, which sees NumPy's arrays; not CuPy's)."""
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    return (peak - base) / 2**20
+
+
+def saved_cost(path: Path) -> dict | None:
+    """The cost a checkpoint recorded (see ``meta_train``), checked; None if it records none."""
+    cost = load_checkpoint(path)[1].get("cost")
+    if cost is None:
+        return None
+    seconds, count, peak = (cost.get(k) if isinstance(cost, dict) else "" for k in COST_KEYS)
+    sound = (
+        type(count) is int
+        and count >= 0
+        and type(seconds) in (int, float)
+        and math.isfinite(seconds)
+        and seconds >= 0
+        and (peak is None or (type(peak) in (int, float) and math.isfinite(peak) and peak >= 0))
+    )
+    if not sound:
+        raise DemoError(f"{path}: its recorded cost is malformed ({cost!r}): the checkpoint is damaged")
+    return {k: cost[k] for k in COST_KEYS}
+
+
+def cost_summary(cost: dict | None) -> dict[str, Any]:
+    """ms per meta-iteration (None when no iteration was timed) and peak MB of a recorded cost."""
+    if cost is None:
+        return {"ms_per_iteration": None, "peak_mb": None, "timed_iterations": 0}
+    count = cost["timed_iterations"]
+    ms = 1000 * cost["timed_seconds"] / count if count else None
+    return {"ms_per_iteration": ms, "peak_mb": cost["peak_mb"], "timed_iterations": count}
+
+
 def check_start(path: Path, template: dict[str, tm.Tensor], info: dict, args: Any) -> None:
     """Before any work: a checkpoint already at ``path`` is either resumed (--resume: it is checked now,
     settings and all), or replaced (--overwrite), or the run is refused, so that no earlier run is
@@ -368,6 +423,7 @@ def meta_train(
     history: dict | None = None,
     base_loss: Callable[[dict[str, tm.Tensor]], float] | None = None,
     inner: str | None = None,
+    measure_cost: bool = False,
 ) -> tuple[dict[str, tm.Tensor], int]:
     """The outer loop every demo shares: Adam on ``step``'s gradients up to ``args.iterations``
     (clipped to a joint norm of ``args.clip_grad_norm`` when that is set).
@@ -382,17 +438,27 @@ def meta_train(
     θ itself blown up (the outer loop, --meta-lr) or sound (the inner loop, the flag ``inner`` names;
     None for a method without one). Ctrl-C stops it saying which checkpoint to resume from.
     Returns θ and the number of iterations done.
+
+    With ``measure_cost`` the run records its own cost in the checkpoint (``saved_cost``): the wall
+    time of every meta-iteration (sampling the batch, the meta-gradient, clipping and Adam's update;
+    not the checkpoints, callbacks or progress bar) but the first ``COST_WARMUP`` of each session,
+    summed over the sessions of a resumed run, and the peak memory of one
+    meta-iteration (``peak_memory_mb``), measured once before the first, on a batch of its own, so the
+    run's data stream is untouched.
     """
     history = {} if history is None else history
     adam = nn.Adam(lr=args.meta_lr)
     state = adam.init(theta)
     rng = np.random.default_rng(args.seed)
     start, running, ours = 0, None, False  # ours: the checkpoint at path belongs to this run
+    cost: dict | None = {"timed_seconds": 0.0, "timed_iterations": 0, "peak_mb": None} if measure_cost else None
     if args.resume and path.is_file():
         theta, state, rng, start, saved = restore_training_state(path, theta, info)
         for key, value in saved.items():
             history.setdefault(key, value)
         running, ours = history.get("running_loss"), True
+        if measure_cost:
+            cost = saved_cost(path) or cost
         print(f"{name}: resumed from {path} at iteration {start}")
     elif args.resume:
         print(f"{name}: no checkpoint at {path} to resume from: starting from iteration 0")
@@ -401,10 +467,15 @@ def meta_train(
         return theta, start
     with np.errstate(all="ignore"):  # overflow is caught below, in one line, not warned about per op
         reference = base_loss(theta) if base_loss is not None else None
+        if cost is not None and cost["peak_mb"] is None:  # one meta-iteration on a batch of its own, discarded
+            probe = np.random.default_rng(2**32 + 1)  # not the run's data stream
+            adam.step(theta, step(theta, probe)[1], state)  # once untraced: first-call allocations are not its cost
+            cost["peak_mb"] = peak_memory_mb(lambda: adam.step(theta, step(theta, probe)[1], state))
     bar = progress(range(start, args.iterations), args.iterations, start, name, not args.no_progress)
     note, it = "", start
     try:
         for it in bar:
+            began = time.perf_counter()
             with np.errstate(all="ignore"):  # overflow is caught here, in one line, not warned about per op
                 loss, grads = step(theta, rng)
                 norm = math.sqrt(
@@ -416,6 +487,9 @@ def meta_train(
                 if getattr(args, "clip_grad_norm", None):
                     grads, _ = nn.clip_grad_norm(grads, args.clip_grad_norm)
                 theta, state = adam.step(theta, grads, state)
+            if cost is not None and it - start >= COST_WARMUP:
+                cost["timed_seconds"] += time.perf_counter() - began
+                cost["timed_iterations"] += 1
             history.setdefault("first_loss", loss)
             running = loss if running is None else 0.98 * running + 0.02 * loss
             last = it + 1 == args.iterations
@@ -423,7 +497,7 @@ def meta_train(
                 if callback is not None:
                     note = callback(it + 1, theta, running) or ""
                 history["running_loss"] = running
-                save_training_state(path, theta, state, rng, it + 1, info, history)
+                save_training_state(path, theta, state, rng, it + 1, info, history, cost)
                 ours = True
             if (it + 1) % 10 == 0 or last:
                 bar.set_postfix_str(f"meta-loss {running:.3f} {note}")

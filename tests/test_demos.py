@@ -268,6 +268,22 @@ BAD_FLAGS = [
     ("newton", ["--dim", "100000000000"], "--dim 100000000000 would need"),
     ("sinusoid", ["--resume", "--overwrite"], "--resume and --overwrite contradict each other"),
     ("sinusoid", ["--algo", "maml,nope"], "--algo: unknown algorithm 'nope'"),
+    ("sinusoid", ["--inner-steps", "0"], "--inner-steps must be at least 1, got '0'"),
+    ("sinusoid", ["--inner-steps", "five"], "--inner-steps: 'five' is not a number of steps"),
+    ("sinusoid", ["--inner-steps", "maml=2.5"], "--inner-steps: 'maml=2.5' is not a number of steps"),
+    ("sinusoid", ["--inner-steps", "maml=-1"], "--inner-steps must be at least 1, got 'maml=-1'"),
+    ("sinusoid", ["--inner-steps", "nope=3"], "--inner-steps: unknown algorithm 'nope'"),
+    ("sinusoid", ["--inner-steps", "cnp=2"], "--inner-steps cnp=2: cnp has no inner loop"),
+    ("sinusoid", ["--inner-steps", "pretrained=2"], "the pretrained baseline has no inner loop in training"),
+    ("sinusoid", ["--inner-steps", "reptile=3"], "--inner-steps reptile=3: --algo does not train reptile"),
+    ("sinusoid", ["--inner-steps", "maml=2,maml=3"], "--inner-steps names maml twice"),
+    ("sinusoid", ["--algo", "cnp", "--inner-steps", "3"], "--inner-steps: none of cnp, pretrained has an inner loop"),
+    ("sinusoid", ["--measure-cost", "0"], "--measure-cost must be at least 1, got 0"),
+    ("sinusoid", ["--measure-cost", "many"], "argument --measure-cost: invalid int value: 'many'"),
+    ("sinusoid", ["--measure-cost", "5", "--iterations", "3", "--paper"], "drop --iterations, --paper"),
+    ("sinusoid", ["--measure-cost", "5", "--resume"], "keeps no checkpoint nor evaluation: drop --resume"),
+    ("sinusoid", ["--eval-only", str(A_FILE), "--measure-cost", "5"], "drop --measure-cost"),
+    ("sinusoid", ["--eval-only", str(A_FILE), "--inner-steps", "5"], "drop --inner-steps"),
 ]
 
 
@@ -354,6 +370,9 @@ def test_resume_with_other_settings_names_every_difference(tmp_path):
         (lambda arrays, info: arrays.update({"adam_m/extra": np.zeros(1)}), "arrays this run does not know"),
         (lambda arrays, info: arrays["adam_v/layers.0.weight"].__setitem__((0, 0), -1.0), "never negative"),
         (lambda arrays, info: arrays.pop("param/layers.2.bias"), "no parameter 'layers.2.bias'"),
+        (lambda arrays, info: info.update(inner_steps=3), "inner_steps=3 (this run: 1)"),
+        (lambda arrays, info: info["cost"].update(timed_seconds=-1.0), "its recorded cost is malformed"),
+        (lambda arrays, info: info.update(cost=[1, 2]), "its recorded cost is malformed"),
     ],
 )
 def test_a_damaged_checkpoint_is_a_one_line_error(tmp_path, damage, message):
@@ -600,3 +619,99 @@ def test_a_run_whose_meta_parameters_blow_up_without_overflowing_is_told_so(tmp_
                       "--meta-lr", "1", "--out", str(tmp_path))  # fmt: skip
     assert result.returncode == 0 and result.stderr.count("\n") == 1, result.stderr
     assert "the meta-parameters themselves blew up" in result.stderr and "--meta-lr (now 1)" in result.stderr
+
+
+# ---- the black-box contrast, inner steps per algorithm, cost ----------------------------------------
+
+
+def test_sinusoid_cnp_and_inner_steps_are_recorded_with_their_cost_and_evaluated_again_the_same(tmp_path):
+    from demos import common
+
+    result = run_demo("sinusoid", "--algo", "cnp,reptile", "--inner-steps", "reptile=2", "--iterations", "13",
+                      "--checkpoint-every", "7", "--eval-tasks", "4", "--out", str(tmp_path))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    info = {name: common.load_checkpoint(tmp_path / "checkpoints" / f"{name}.npz")[1] for name in ("cnp", "reptile")}
+    assert info["reptile"]["inner_steps"] == 2
+    assert info["cnp"]["inner_steps"] is None and info["cnp"]["inner_lr"] is None  # settings it does not use
+    for name in ("cnp", "reptile", "pretrained"):
+        record = json.loads((tmp_path / "results" / f"{name}.json").read_text())
+        cost = record["cost"]  # 13 iterations, the first 10 left out of the timing
+        assert cost["how"] == "training" and cost["timed_iterations"] == 3, cost
+        assert cost["ms_per_iteration"] > 0 and cost["peak_mb"] > 0
+    cnp = json.loads((tmp_path / "results" / "cnp.json").read_text())
+    assert all(len(set(cnp["eval"][k]["mse"])) == 1 for k in ("5", "10", "20"))  # no steps: one number per K
+    assert cnp["settings"]["inner_steps"] is None and cnp["settings"]["meta_batch"] == 25
+    table = (tmp_path / "results.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| cnp |"))
+    assert row.count("—") == 3 and "no gradient steps at test time" in table and "| ms / meta-iteration |" in table
+    if importlib.util.find_spec("matplotlib"):
+        for name in ("cnp_pretrained", "reptile_pretrained"):
+            assert (tmp_path / f"fig2_adaptation_{name}.png").is_file()
+        assert not (tmp_path / "fig2_adaptation.png").exists()  # the paper's name is MAML's beside pretrained only
+    checkpoints = [str(tmp_path / "checkpoints" / f"{name}.npz") for name in ("cnp", "reptile")]
+    again = run_demo("sinusoid", "--eval-only", *checkpoints, "--eval-tasks", "4", "--out", str(tmp_path / "eval"))
+    assert again.returncode == 0, again.stderr
+    for name in ("cnp", "reptile"):  # reptile's 2 steps come from its checkpoint: the same numbers, the same cost
+        first = json.loads((tmp_path / "results" / f"{name}.json").read_text())
+        assert json.loads((tmp_path / "eval" / "results" / f"{name}.json").read_text()) == first
+    clash = run_demo("sinusoid", "--algo", "reptile", "--no-baseline", "--inner-steps", "3", "--iterations", "20",
+                     "--resume", "--out", str(tmp_path))  # fmt: skip
+    assert clash.returncode == 2 and "inner_steps=2 (this run: 3)" in clash.stderr
+    resumed = run_demo("sinusoid", "--algo", "reptile", "--no-baseline", "--inner-steps", "2", "--iterations", "24",
+                       "--resume", "--eval-tasks", "4", "--out", str(tmp_path))  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    cost = json.loads((tmp_path / "results" / "reptile.json").read_text())["cost"]
+    assert cost["timed_iterations"] == 3 + 1  # the second session's 11 iterations, its first 10 left out
+
+
+def test_a_checkpoint_without_inner_steps_is_evaluated_with_the_default_and_a_damaged_one_refused(tmp_path):
+    from demos import common
+
+    assert run_demo("sinusoid", "--algo", "maml++", "--no-baseline", "--iterations", "2", "--eval-tasks", "3",
+                    "--out", str(tmp_path)).returncode == 0  # fmt: skip
+    path = tmp_path / "checkpoints" / "maml++.npz"
+    arrays, info = common.load_checkpoint(path)
+    assert info["inner_steps"] == 2  # MAML++'s default
+    old = dict(info)
+    old.pop("inner_steps")  # a checkpoint from before --inner-steps: trained with the default, the only choice
+    common.save_checkpoint(path, arrays, old)
+    again = run_demo("sinusoid", "--eval-only", str(path), "--eval-tasks", "3", "--out", str(tmp_path / "eval"))
+    assert again.returncode == 0, again.stderr
+    first = json.loads((tmp_path / "results" / "maml++.json").read_text())
+    assert json.loads((tmp_path / "eval" / "results" / "maml++.json").read_text())["eval"] == first["eval"]
+    damages = [(dict(info, inner_steps="two"), "records inner_steps='two', not a number of steps"),
+               (dict(info, algo="cnp", inner_steps=2), "records inner_steps=2, not None (cnp has no")]  # fmt: skip
+    for damaged, message in damages:
+        common.save_checkpoint(path, arrays, damaged)
+        result = run_demo("sinusoid", "--eval-only", str(path), "--eval-tasks", "3", "--out", str(tmp_path / "x"))
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_measure_cost_times_the_runs_whose_results_have_no_cost_and_keeps_the_others(tmp_path):
+    assert run_demo("sinusoid", "--algo", "maml", "--iterations", "12", "--eval-tasks", "3",
+                    "--out", str(tmp_path)).returncode == 0  # fmt: skip
+    checkpoint = (tmp_path / "checkpoints" / "maml.npz").read_bytes()
+    results = tmp_path / "results" / "maml.json"
+    record = json.loads(results.read_text())
+    old = {key: value for key, value in record.items() if key not in ("cost", "settings")}  # as before this flag
+    results.write_text(json.dumps(old))
+    measured = run_demo("sinusoid", "--algo", "maml,fomaml", "--measure-cost", "3", "--out", str(tmp_path))
+    assert measured.returncode == 0, measured.stderr
+    assert "pretrained.json holds the cost measured during its training run: kept" in measured.stdout
+    assert "fomaml: " in measured.stdout and "no results/fomaml.json" in measured.stdout
+    after = json.loads(results.read_text())
+    assert after["eval"] == record["eval"] and after["cost"]["how"] == "measure-cost"
+    assert after["cost"]["timed_iterations"] == 3 and after["cost"]["ms_per_iteration"] > 0
+    assert after["cost"]["settings"] == record["settings"]  # the settings it was timed with, the run's own
+    assert not (tmp_path / "results" / "fomaml.json").exists()
+    assert not (tmp_path / "checkpoints" / "fomaml.npz").exists()
+    assert (tmp_path / "checkpoints" / "maml.npz").read_bytes() == checkpoint  # no training, nothing replaced
+    table = (tmp_path / "results.md").read_text()
+    assert "* |" in next(line for line in table.splitlines() if line.startswith("| maml |"))
+    assert "timed by a separate run of 3 meta-iterations" in table
+    other = run_demo("sinusoid", "--algo", "pretrained", "--k", "5", "--measure-cost", "3", "--out", str(tmp_path))
+    assert other.returncode == 0 and "kept" in other.stdout  # timed in training: not timed again, whatever the flags
+    (tmp_path / "results" / "pretrained.json").write_text(json.dumps({**record, "algo": "pretrained", "cost": None}))
+    other = run_demo("sinusoid", "--algo", "pretrained", "--k", "5", "--measure-cost", "3", "--out", str(tmp_path))
+    assert other.returncode == 2 and other.stdout == "" and "was trained with other settings" in other.stderr
+    assert "k=10 (this run: 5)" in other.stderr

@@ -12,6 +12,11 @@ Every algorithm has the same API over a batch of tasks (arrays [T, K, ...]):
 The MAML family (MAML, Meta-SGD, ANIL, CAVIA) also has a differentiable ``meta_loss``.
 ``make(name, loss_fn, **settings)`` builds any of them by the name the lecture uses, so a script
 switches algorithm with one flag.
+
+The black-box contrast, ``CNP`` (a conditional neural process, ``cnp.py``), has the same API but no
+inner loop: it adapts by reading the support set with an encoder. It is not in ``make``, whose
+algorithms adapt any model through any ``loss_fn(params, x, y)``: a CNP's network is itself the
+learner and its loss its own likelihood, so it is built from its network, ``CNP(CNPModel(...))``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 from .anil import ANIL
 from .cavia import CAVIA
+from .cnp import CNP, CNPModel
 from .imaml import iMAML
 from .inner_loop import LossFn, final, inner_sgd
 from .maml import MAML
@@ -64,4 +70,7 @@ def make(name: str, loss_fn: LossFn, **settings: Any) -> Any:
     return cls(loss_fn, **variant, **settings)
 
 
-__all__ = ["MAML", "MetaSGD", "ANIL", "CAVIA", "Reptile", "iMAML", "inner_sgd", "final", "ALGORITHMS", "make"]
+__all__ = [
+    "MAML", "MetaSGD", "ANIL", "CAVIA", "Reptile", "iMAML", "CNP", "CNPModel",
+    "inner_sgd", "final", "ALGORITHMS", "make",
+]  # fmt: skip
