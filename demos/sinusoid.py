@@ -215,12 +215,14 @@ def evaluation_tasks(seed: int, tasks: int, dtype: str) -> dict[str, Any]:
 
 
 def evaluate(theta: nn.Params, algorithm: Any, model: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """MSE after 0..EVAL_STEPS test-time steps, for each K: mean and 95% CI over the tasks.
+    """MSE after 0..EVAL_STEPS test-time steps, for each K: mean and 95% CI over the tasks, the median,
+    and how many tasks overflowed.
 
-    Fine-tuning for more steps than an algorithm was trained for can diverge on some tasks (Meta-SGD's
-    learned step sizes are tuned for one step); a step where any task's MSE is not finite is
-    reported as diverged (None), without overflow warnings. The CNP takes no steps: its fine_tune
-    yields the same φ at every step, so its numbers are the same at every step (computed once).
+    Fine-tuning for more steps than an algorithm was trained for can overflow on a few tasks (a step
+    size tuned for one step, applied ten times to five points); those tasks are counted (without
+    overflow warnings) and the mean, CI and median are over the tasks that stayed finite (None if
+    none did). The CNP takes no steps: its fine_tune yields the same φ at every step, so its numbers
+    are the same at every step (computed once).
     """
     results: dict[str, Any] = {}
     for k in SHOTS:
@@ -234,25 +236,41 @@ def evaluate(theta: nn.Params, algorithm: Any, model: Any, data: dict[str, Any])
                 with tm.no_grad():
                     per_task.append(nn.mse_loss(model(phi, data["grid"]), data["truth"]).numpy().astype(np.float64))
                 previous = phi
-            per_task = np.stack(per_task)
-            mean, ci = common.mean_ci(per_task, axis=1)
-        finite = np.isfinite(per_task).all(axis=1) & (mean < 1e6)
-        results[str(k)] = {
-            "mse": [float(m) if ok else None for m, ok in zip(mean, finite)],
-            "ci95": [float(c) if ok else None for c, ok in zip(ci, finite)],
-        }
+        results[str(k)] = summarize(np.stack(per_task))
     return results
+
+
+def summarize(per_task: np.ndarray) -> dict[str, list]:
+    """Per step (rows of ``per_task`` [steps, tasks]): the mean, 95% CI and median of the MSE over the
+    tasks that stayed finite (None where none did), and the number of tasks that overflowed."""
+    summary: dict[str, list] = {"mse": [], "ci95": [], "median": [], "overflowed": []}
+    for errors in per_task:
+        finite = errors[np.isfinite(errors)]
+        with np.errstate(over="ignore"):  # a huge but finite MSE may overflow the variance: its CI is then inf
+            mean, ci = common.mean_ci(finite) if finite.size else (None, None)
+        summary["mse"].append(None if mean is None else float(mean))
+        summary["ci95"].append(None if ci is None else float(ci))
+        summary["median"].append(float(np.median(finite)) if finite.size else None)
+        summary["overflowed"].append(int(errors.size - finite.size))
+    return summary
 
 
 def _tasks(record: dict[str, Any]) -> int:
     return record.get("tasks", 600)
 
 
-def _cell(algo: str, result: dict[str, Any], step: int) -> str:
+def _cell(algo: str, result: dict[str, Any], step: int, tasks: int) -> str:
     if algo in NO_STEPS and step > 1:  # no steps: its one number stands under "1 step"
         return "—"
     mse, ci = result["mse"][step], result["ci95"][step]
-    return "diverged" if mse is None else f"{mse:.3f} ± {ci:.3f}"
+    if "overflowed" not in result:  # a record written before tasks were counted
+        return "diverged (--eval-only again for the count)" if mse is None else f"{mse:.3f} ± {ci:.3f}"
+    overflowed = result["overflowed"][step]
+    if mse is None:
+        return f"all {tasks} tasks overflowed"
+    if overflowed == 0:
+        return f"{mse:.3f} ± {ci:.3f}"
+    return f"{mse:.3f} (median {result['median'][step]:.3f}; {overflowed} of {tasks} overflowed)"
 
 
 def predictions(
@@ -345,12 +363,24 @@ def report(out: Path) -> None:
     summaries = {algo: r.get("cost") or {} for algo, r in found.items()}
     rows = [
         [algo, r["iterations"], summaries[algo].get("ms_per_iteration"), summaries[algo].get("peak_mb"), k, step,
-         r["eval"][str(k)]["mse"][step], r["eval"][str(k)]["ci95"][step]]
+         *(r["eval"][str(k)].get(key, [None] * (EVAL_STEPS + 1))[step]
+           for key in ("mse", "ci95", "median", "overflowed"))]
         for algo, r in found.items()
         for k in SHOTS
         for step in range(EVAL_STEPS + 1)
     ]  # fmt: skip
-    header = ["algorithm", "iterations", "ms_per_iteration", "peak_mb", "K", "steps", "mse", "ci95"]
+    header = [
+        "algorithm",
+        "iterations",
+        "ms_per_iteration",
+        "peak_mb",
+        "K",
+        "steps",
+        "mse",
+        "ci95",
+        "median",
+        "overflowed",
+    ]
     common.write_csv(out / "results.csv", header, rows)
     counts = {_tasks(r) for r in found.values()}
     mixed = len(counts) > 1  # rows evaluated on different numbers of tasks say so in a column of their own
@@ -362,7 +392,7 @@ def report(out: Path) -> None:
         "|---|---|---|---|" + ("---|" if mixed else "") + "---|" * (2 * len(SHOTS)),
     ]
     for algo, r in found.items():
-        cells = [_cell(algo, r["eval"][str(k)], s) for k in SHOTS for s in (1, 10)]
+        cells = [_cell(algo, r["eval"][str(k)], s, _tasks(r)) for k in SHOTS for s in (1, 10)]
         lead = f"| {algo} | {r['iterations']:,} | " + " | ".join(_cost_cells(r)) + " | "
         lines.append(lead + (f"{_tasks(r)} | " if mixed else "") + " | ".join(cells) + " |")
     table = "\n".join(lines)
@@ -383,6 +413,11 @@ def report(out: Path) -> None:
         notes.append(
             f"\\* timed by a separate run of {' or '.join(f'{n:,}' for n in separately)} meta-iterations with the "
             "same settings (`--measure-cost`), not during the training run."
+        )
+    if any(any(r["eval"][str(k)].get("overflowed", [0])) for r in found.values() for k in SHOTS):
+        notes.append(
+            "“n of N overflowed”: fine-tuning made those tasks' MSE overflow (a step size trained for one step, "
+            "applied ten times); the mean and median are over the tasks that stayed finite."
         )
     if NO_STEPS & set(found):
         notes.append(

@@ -133,6 +133,38 @@ def test_sinusoid_bad_input_is_one_line_and_keeps_earlier_checkpoints(tmp_path):
     assert wrong.returncode == 2 and "not a tinymeta demo checkpoint" in wrong.stderr
 
 
+def test_overflowing_tasks_are_counted_and_the_rest_summarised():
+    from demos import sinusoid
+
+    inf, nan = np.inf, np.nan
+    per_task = np.array([[1.0, 2.0, 3.0, 10.0], [1.0, inf, 3.0, nan], [inf, inf, nan, inf]])
+    summary = sinusoid.summarize(per_task)
+    assert summary["overflowed"] == [0, 2, 4]
+    assert summary["mse"][:2] == [4.0, 2.0] and summary["median"][:2] == [2.5, 2.0]
+    assert summary["ci95"][0] == pytest.approx(1.96 * np.sqrt(12.5) / 2) and summary["ci95"][1] == pytest.approx(
+        1.96 / np.sqrt(2)
+    )
+    assert summary["mse"][2] is None and summary["ci95"][2] is None and summary["median"][2] is None
+    cells = [sinusoid._cell("maml", summary, step, 4) for step in range(3)]
+    assert cells == ["4.000 ± 3.465", "2.000 (median 2.000; 2 of 4 overflowed)", "all 4 tasks overflowed"]
+    old = {"mse": [1.0, None], "ci95": [0.1, None]}  # a record from before tasks were counted
+    assert sinusoid._cell("maml", old, 1, 4).startswith("diverged (--eval-only again")
+
+
+def test_a_step_size_that_overflows_some_tasks_is_reported_per_task():
+    """α = 0.6 on the unadapted network overflows the tasks with the steepest support loss within 10 steps."""
+    from demos import sinusoid
+
+    model = sinusoid.make_model("maml", "float64")
+    algorithm = sinusoid.make_algorithm("maml", model, 0.6)
+    theta = algorithm.init(model.init(0))
+    data = sinusoid.evaluation_tasks(seed=1, tasks=20, dtype="float64")
+    result = sinusoid.evaluate(theta, algorithm, model, data)["5"]
+    overflowed = result["overflowed"]
+    assert overflowed[0] == 0 and 0 < overflowed[-1] < 20, overflowed
+    assert result["mse"][-1] is not None and np.isfinite(result["mse"][-1]) and result["median"][-1] is not None
+
+
 def test_a_checkpoint_from_another_architecture_is_refused(tmp_path):
     assert run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--iterations", "2", "--eval-tasks", "3",
                     "--out", str(tmp_path)).returncode == 0  # fmt: skip
