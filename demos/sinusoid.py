@@ -216,13 +216,13 @@ def evaluation_tasks(seed: int, tasks: int, dtype: str) -> dict[str, Any]:
 
 def evaluate(theta: nn.Params, algorithm: Any, model: Any, data: dict[str, Any]) -> dict[str, Any]:
     """MSE after 0..EVAL_STEPS test-time steps, for each K: mean and 95% CI over the tasks, the median,
-    and how many tasks overflowed.
+    and how many tasks diverged.
 
-    Fine-tuning for more steps than an algorithm was trained for can overflow on a few tasks (a step
+    Fine-tuning for more steps than an algorithm was trained for can blow up on some tasks (a step
     size tuned for one step, applied ten times to five points); those tasks are counted (without
-    overflow warnings) and the mean, CI and median are over the tasks that stayed finite (None if
-    none did). The CNP takes no steps: its fine_tune yields the same φ at every step, so its numbers
-    are the same at every step (computed once).
+    overflow warnings) and the mean, CI and median are over the others (None if none is left). The
+    CNP takes no steps: its fine_tune yields the same φ at every step, so its numbers are the same at
+    every step (computed once).
     """
     results: dict[str, Any] = {}
     for k in SHOTS:
@@ -240,18 +240,22 @@ def evaluate(theta: nn.Params, algorithm: Any, model: Any, data: dict[str, Any])
     return results
 
 
+DIVERGED_MSE = 1e6  # predicting zero costs at most A²/2 = 12.5 here: an MSE above 1e6 has blown up (or overflowed)
+
+
 def summarize(per_task: np.ndarray) -> dict[str, list]:
     """Per step (rows of ``per_task`` [steps, tasks]): the mean, 95% CI and median of the MSE over the
-    tasks that stayed finite (None where none did), and the number of tasks that overflowed."""
-    summary: dict[str, list] = {"mse": [], "ci95": [], "median": [], "overflowed": []}
+    tasks that stayed sane (None where none did), and the number that diverged: an MSE that overflowed
+    or passed ``DIVERGED_MSE``."""
+    summary: dict[str, list] = {"mse": [], "ci95": [], "median": [], "diverged": []}
     for errors in per_task:
-        finite = errors[np.isfinite(errors)]
-        with np.errstate(over="ignore"):  # a huge but finite MSE may overflow the variance: its CI is then inf
-            mean, ci = common.mean_ci(finite) if finite.size else (None, None)
+        with np.errstate(invalid="ignore"):
+            sane = errors[np.isfinite(errors) & (errors <= DIVERGED_MSE)]
+        mean, ci = common.mean_ci(sane) if sane.size else (None, None)
         summary["mse"].append(None if mean is None else float(mean))
         summary["ci95"].append(None if ci is None else float(ci))
-        summary["median"].append(float(np.median(finite)) if finite.size else None)
-        summary["overflowed"].append(int(errors.size - finite.size))
+        summary["median"].append(float(np.median(sane)) if sane.size else None)
+        summary["diverged"].append(int(errors.size - sane.size))
     return summary
 
 
@@ -263,14 +267,14 @@ def _cell(algo: str, result: dict[str, Any], step: int, tasks: int) -> str:
     if algo in NO_STEPS and step > 1:  # no steps: its one number stands under "1 step"
         return "—"
     mse, ci = result["mse"][step], result["ci95"][step]
-    if "overflowed" not in result:  # a record written before tasks were counted
+    if "diverged" not in result:  # a record written before tasks were counted
         return "diverged (--eval-only again for the count)" if mse is None else f"{mse:.3f} ± {ci:.3f}"
-    overflowed = result["overflowed"][step]
+    diverged = result["diverged"][step]
     if mse is None:
-        return f"all {tasks} tasks overflowed"
-    if overflowed == 0:
+        return f"all {tasks} tasks diverged"
+    if diverged == 0:
         return f"{mse:.3f} ± {ci:.3f}"
-    return f"{mse:.3f} (median {result['median'][step]:.3f}; {overflowed} of {tasks} overflowed)"
+    return f"{mse:.3f} (median {result['median'][step]:.3f}; {diverged} of {tasks} diverged)"
 
 
 def predictions(
@@ -364,7 +368,7 @@ def report(out: Path) -> None:
     rows = [
         [algo, r["iterations"], summaries[algo].get("ms_per_iteration"), summaries[algo].get("peak_mb"), k, step,
          *(r["eval"][str(k)].get(key, [None] * (EVAL_STEPS + 1))[step]
-           for key in ("mse", "ci95", "median", "overflowed"))]
+           for key in ("mse", "ci95", "median", "diverged"))]
         for algo, r in found.items()
         for k in SHOTS
         for step in range(EVAL_STEPS + 1)
@@ -379,7 +383,7 @@ def report(out: Path) -> None:
         "mse",
         "ci95",
         "median",
-        "overflowed",
+        "diverged",
     ]
     common.write_csv(out / "results.csv", header, rows)
     counts = {_tasks(r) for r in found.values()}
@@ -414,10 +418,10 @@ def report(out: Path) -> None:
             f"\\* timed by a separate run of {' or '.join(f'{n:,}' for n in separately)} meta-iterations with the "
             "same settings (`--measure-cost`), not during the training run."
         )
-    if any(any(r["eval"][str(k)].get("overflowed", [0])) for r in found.values() for k in SHOTS):
+    if any(any(r["eval"][str(k)].get("diverged", [0])) for r in found.values() for k in SHOTS):
         notes.append(
-            "“n of N overflowed”: fine-tuning made those tasks' MSE overflow (a step size trained for one step, "
-            "applied ten times); the mean and median are over the tasks that stayed finite."
+            f"“n of N diverged”: fine-tuning made those tasks' MSE overflow or pass {DIVERGED_MSE:.0e} (predicting "
+            "zero costs at most 12.5); the mean, its interval and the median are over the other tasks."
         )
     if NO_STEPS & set(found):
         notes.append(
