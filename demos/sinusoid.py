@@ -40,7 +40,7 @@ from demos import common
 from tinymeta import meta, nn
 
 ALGORITHMS = ["maml", "fomaml", "reptile", "metasgd", "maml++", "anil", "cavia", "imaml", "cnp", "pretrained"]
-INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "metasgd": 1, "maml++": 2, "anil": 1, "cavia": 1, "imaml": 5}
+INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "metasgd": 1, "maml++": 2, "anil": 1, "cavia": 1, "imaml": 20}
 NO_INNER_LOOP = {  # why --inner-steps does not apply
     "cnp": "cnp has no inner loop: it reads the support set in one forward pass",
     "pretrained": "the pretrained baseline has no inner loop in training (it is fine-tuned only at test time)",
@@ -100,7 +100,7 @@ def make_algorithm(algo: str, model: Any, inner_lr: float | None, inner_steps: i
         "maml++": dict(step_loss_weights=step_loss_weights(steps)),
         "anil": dict(head=model.head_names),
         "cavia": dict(context_dim=CONTEXT_DIM, inner_lr=1.0),
-        "imaml": dict(inner_lr=inner_lr / 2, lam=2.0, cg_steps=5, cg_damping=0.1),
+        "imaml": dict(lam=2.0, cg_steps=5, cg_damping=0.1),
     }
     base = dict(inner_lr=inner_lr, inner_steps=steps)
     return meta.make("maml" if algo == "pretrained" else algo, loss, **{**base, **settings.get(algo, {})})
