@@ -16,6 +16,13 @@ rotations, as in the paper).
 CPU defaults are smaller than the paper's, and the run says so: 32 filters instead of 64,
 4 tasks per meta-batch instead of 32, 500 iterations instead of 40,000. --paper sets the
 paper's values (5-way 1-shot: α = 0.4, 1 inner step, 10 at test time, meta-batch 32, 40k iterations).
+
+MAML++ (Antoniou et al. 2019, §4) piece by piece: --algo maml++ learns a step size per layer and
+inner step (LSLR); --multi-step-loss, --per-step-bn, --first-order-until N and --cosine-lr MIN_LR
+add its other options (with --algo maml, fomaml or maml++; the first two need --inner-steps >= 2):
+
+    python -m demos.fewshot --algo maml++ --inner-steps 3 --eval-steps 3 --multi-step-loss --per-step-bn \\
+        --first-order-until 150 --cosine-lr 1e-5
 """
 
 from __future__ import annotations
@@ -31,15 +38,32 @@ import numpy as np
 
 import tinymeta as tm
 from demos import characters, common
+from demos.sinusoid import step_loss_weights
 from tinymeta import meta, nn
 
 ALGORITHMS = ["maml", "fomaml", "metasgd", "maml++", "anil", "reptile", "imaml"]
+MAML_CLASS = ("maml", "fomaml", "maml++")  # the algorithms whose options MAML++'s are (tinymeta.meta.MAML)
 PAPER = dict(filters=64, meta_batch=32, iterations=40_000, eval_steps=10, queries=15)
+
+
+def make_model(args: argparse.Namespace) -> nn.Conv4:
+    """Conv4, with one set of batch-norm weights and biases per inner step under --per-step-bn."""
+    per_step_bn = args.inner_steps if getattr(args, "per_step_bn", False) else None
+    return nn.Conv4(n_way=args.ways, filters=args.filters, dtype=args.dtype, per_step_bn=per_step_bn)
+
+
+def predict(model: nn.Conv4, params: nn.Params, x: Any, steps: int) -> tm.Tensor:
+    """The logits of the parameters after ``steps`` inner steps: with per-step batch norm, with the
+    weights of the step that produced them (step ``steps`` - 1; θ itself, after none, with step 0's)."""
+    return model(params, x) if model.per_step_bn is None else model(params, x, step=max(steps - 1, 0))
 
 
 def make_algorithm(algo: str, model: nn.Conv4, args: argparse.Namespace) -> Any:
     def loss(params: nn.Params, x: Any, y: Any) -> tm.Tensor:
         return nn.cross_entropy(model(params, x), y)
+
+    def loss_at(params: nn.Params, x: Any, y: Any, step: int) -> tm.Tensor:  # per-step batch norm
+        return nn.cross_entropy(model(params, x, step=step), y)
 
     lr, steps = args.inner_lr, args.inner_steps
     settings = {
@@ -48,7 +72,18 @@ def make_algorithm(algo: str, model: nn.Conv4, args: argparse.Namespace) -> Any:
         "reptile": dict(inner_lr=lr / 4, inner_steps=max(steps, 5)),
         "imaml": dict(inner_lr=lr / 4, inner_steps=max(steps, 5), lam=2.0, cg_steps=5),
     }
-    return meta.make(algo, loss, **{"inner_lr": lr, "inner_steps": steps, **settings.get(algo, {})})
+    mamlpp: dict[str, Any] = {}  # MAML++'s options, each an option of MAML (parse allows them with MAML_CLASS only)
+    if getattr(args, "multi_step_loss", False):
+        mamlpp["step_loss_weights"] = step_loss_weights(steps)
+    if getattr(args, "first_order_until", None) is not None:
+        mamlpp["first_order_until"] = args.first_order_until
+    if model.per_step_bn is not None:
+        mamlpp["loss_takes_step"] = True
+    return meta.make(
+        algo,
+        loss_at if model.per_step_bn is not None else loss,
+        **{"inner_lr": lr, "inner_steps": steps, **settings.get(algo, {}), **mamlpp},
+    )
 
 
 def load_data(args: argparse.Namespace) -> dict[str, characters.CharacterSet]:
@@ -83,7 +118,7 @@ def accuracy_after_fine_tuning(
             for phi in algorithm.fine_tune(theta, xs, ys, args.eval_steps):  # noqa: B007  (keep the last)
                 pass
             with tm.no_grad():
-                scores.append(nn.accuracy(model(phi, xq), yq).numpy())
+                scores.append(nn.accuracy(predict(model, phi, xq, args.eval_steps), yq).numpy())
     mean, ci = common.mean_ci(np.concatenate(scores))
     return float(mean), float(ci)
 
@@ -92,7 +127,13 @@ def accuracy_after_fine_tuning(
 TRAINING_SETTINGS = (
     "algo", "dtype", "ways", "shots", "queries", "filters", "meta_batch", "seed", "inner_lr", "inner_steps", "meta_lr",
     "clip_grad_norm", "classes", "eval_queries", "eval_steps", "val_episodes",
+    "multi_step_loss", "per_step_bn", "first_order_until", "cosine_lr", "cosine_lr_steps",
 )  # fmt: skip
+# MAML++'s options, recorded since they exist: a checkpoint that predates them was trained without them.
+MAMLPP_DEFAULTS = {
+    "multi_step_loss": False, "per_step_bn": False, "first_order_until": None, "cosine_lr": None,
+    "cosine_lr_steps": None,
+}  # fmt: skip
 # What --eval-only takes from the checkpoint: the model and how it adapts (a flag that says otherwise is
 # an error), and how it was evaluated (a flag given explicitly may change that).
 MODEL_SETTINGS = {
@@ -105,6 +146,7 @@ MODEL_SETTINGS = {
     "inner_steps": lambda v: type(v) is int and v >= 1,
     "seed": lambda v: type(v) is int and v >= 0,
     "classes": lambda v: isinstance(v, list) and len(v) == 3 and all(type(c) is int and c >= 1 for c in v),
+    "per_step_bn": lambda v: type(v) is bool,  # the parameters' names: the model's architecture
 }
 EVALUATION_SETTINGS = {
     "eval_steps": lambda v: type(v) is int and v >= 0,
@@ -114,6 +156,10 @@ EVALUATION_SETTINGS = {
 RECORDED_SETTINGS = {  # taken as they were, for the results record and the checks
     "meta_batch": lambda v: type(v) is int and v >= 1,
     "queries": lambda v: type(v) is int and v >= 1,
+    "multi_step_loss": lambda v: type(v) is bool,
+    "first_order_until": lambda v: v is None or (type(v) is int and v >= 1),
+    "cosine_lr": lambda v: v is None or (type(v) in (int, float) and 0 <= v < float("inf")),
+    "cosine_lr_steps": lambda v: v is None or (type(v) is int and v >= 1),
 }
 EVALUATION_FLAGS = {
     "eval_only",
@@ -156,6 +202,28 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--out", type=common.path_argument, default=Path("runs/fewshot"))
     parser.add_argument("--clip-grad-norm", type=float, default=None, help="clip meta-gradients to this norm")
+    parser.add_argument(
+        "--multi-step-loss",
+        action="store_true",
+        help="MAML++: the query loss after every inner step, weighted 0.7 on the last and 0.3 shared by the others",
+    )
+    parser.add_argument(
+        "--per-step-bn",
+        action="store_true",
+        help="MAML++: batch-norm weights and biases of their own for each inner step (--inner-steps sets)",
+    )
+    parser.add_argument(
+        "--first-order-until",
+        type=int,
+        metavar="N",
+        help="MAML++'s derivative-order annealing: first-order meta-gradients for iterations 0..N-1, exact after",
+    )
+    parser.add_argument(
+        "--cosine-lr",
+        type=float,
+        metavar="MIN_LR",
+        help="MAML++: anneal the meta learning rate from --meta-lr to MIN_LR over --iterations (cosine; MAML++: 1e-5)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--resume", action="store_true", help="continue the run from its checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="start over, replacing a checkpoint in --out")
@@ -174,6 +242,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     common.check_positive(args, "inner_lr", "meta_lr", "clip_grad_norm")
     if args.resume and args.overwrite:
         raise common.DemoError("--resume and --overwrite contradict each other: choose one")
+    if not args.eval_only:  # --eval-only took them from the checkpoint, checked there
+        check_mamlpp_flags(args)
     for split, count in zip(("train", "validation", "test"), args.classes):
         if count < args.ways:
             raise common.DemoError(f"--classes: the {split} split has {count} classes, fewer than --ways {args.ways}")
@@ -202,6 +272,45 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def check_mamlpp_flags(args: argparse.Namespace) -> None:
+    """MAML++'s flags: options of MAML (--algo maml, fomaml, maml++), the per-step ones with more than
+    one inner step, annealing that ends within the run, a final learning rate below --meta-lr. Sets
+    ``args.cosine_lr_steps``, the length of the cosine schedule (recorded: --resume must keep it)."""
+    given = [
+        flag
+        for flag, on in (
+            ("--multi-step-loss", args.multi_step_loss),
+            ("--per-step-bn", args.per_step_bn),
+            ("--first-order-until", args.first_order_until is not None),
+        )
+        if on
+    ]
+    if given and args.algo not in MAML_CLASS:
+        raise common.DemoError(
+            f"{given[0]} is an option of MAML's inner loop: use it with --algo {', '.join(MAML_CLASS)}, not {args.algo}"
+        )
+    per_step = {"--multi-step-loss": "weighs the query loss after", "--per-step-bn": "gives batch-norm weights to"}
+    for flag in given:
+        if flag in per_step and args.inner_steps < 2:
+            raise common.DemoError(f"{flag} {per_step[flag]} each inner step: it needs --inner-steps 2 or more, got 1")
+    if args.first_order_until is not None:
+        if args.algo == "fomaml":
+            raise common.DemoError(
+                "--first-order-until: --algo fomaml is first order throughout; anneal --algo maml or maml++"
+            )
+        common.check_at_least(args, 1, "first_order_until")
+        if args.first_order_until >= args.iterations:
+            raise common.DemoError(
+                f"--first-order-until {args.first_order_until} is not below --iterations {args.iterations}: the "
+                "whole run would be first order (that is --algo fomaml)"
+            )
+    if args.cosine_lr is not None and not (math.isfinite(args.cosine_lr) and 0 <= args.cosine_lr < args.meta_lr):
+        raise common.DemoError(
+            f"--cosine-lr must be a finite number >= 0 and below --meta-lr ({args.meta_lr:g}), got {args.cosine_lr}"
+        )
+    args.cosine_lr_steps = args.iterations if args.cosine_lr is not None else None
+
+
 def adopt_checkpoint_settings(args: argparse.Namespace, explicit: set[str]) -> dict[str, Any]:
     """--eval-only evaluates a checkpoint as it was trained: its algorithm, inner step size and steps,
     N-way K-shot, filters, dtype, seed and classes (the data), its data source, and by default its
@@ -214,9 +323,9 @@ def adopt_checkpoint_settings(args: argparse.Namespace, explicit: set[str]) -> d
     history = info.get("history", {})
     if not isinstance(history, dict):
         raise common.DemoError(f"{path}: its training record is malformed")
-    info = {**info, "eval_episodes": history.get("eval_episodes")}
+    info = {**MAMLPP_DEFAULTS, **info, "eval_episodes": history.get("eval_episodes")}
     settings = {**MODEL_SETTINGS, **EVALUATION_SETTINGS, **RECORDED_SETTINGS}
-    missing = [key for key in settings if info.get(key) is None]
+    missing = [key for key in settings if info.get(key) is None and key not in MAMLPP_DEFAULTS]
     if missing:
         raise common.DemoError(
             f"{path} does not record the settings {missing}: it cannot be evaluated as it was trained"
@@ -235,7 +344,8 @@ def adopt_checkpoint_settings(args: argparse.Namespace, explicit: set[str]) -> d
             if key in MODEL_SETTINGS:
                 conflicts.append(f"--{key.replace('_', '-')} {getattr(args, key)} (the checkpoint: {info[key]})")
             continue
-        adopted[key] = info[key]
+        if key not in MAMLPP_DEFAULTS or info[key] != MAMLPP_DEFAULTS[key]:  # shown: MAML++'s options if used
+            adopted[key] = info[key]
         setattr(args, key, info[key])
     data = info.get("data")
     if not isinstance(data, str) or not data:
@@ -274,12 +384,17 @@ def check_history(path: Path, history: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     common.use_device(args.device)
-    model = nn.Conv4(n_way=args.ways, filters=args.filters, dtype=args.dtype)
+    model = make_model(args)
     algorithm = make_algorithm(args.algo, model, args)
     out, name = args.out, f"{args.algo}_{args.ways}way{args.shots}shot"
     path = out / "checkpoints" / f"{name}.npz"
     info = {key: getattr(args, key) for key in TRAINING_SETTINGS}
     info["data"] = str(args.omniglot or "generated")
+    if args.resume and args.eval_only is None and path.is_file():
+        saved = common.load_checkpoint(path)[1]
+        for key, default in MAMLPP_DEFAULTS.items():  # a checkpoint from before MAML++'s options, resumed without them
+            if key not in saved and info[key] == default:
+                del info[key]
     init = algorithm.init(model.init(args.seed))
     if args.eval_only is not None:  # everything about the checkpoint is checked before the data is made
         theta, recorded = common.load_params(args.eval_only, init)
@@ -316,9 +431,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"before meta-training: test accuracy {100 * acc:.1f} ± {100 * history['untrained_test_ci95']:.1f}%")
         curves = history.setdefault("curves", [])
 
+        # The outer iteration, for --first-order-until: meta_train calls step once per iteration from
+        # `first` (the checkpoint's, when resuming) with its data stream's generator; a batch drawn from
+        # another generator (a probe of the cost) is counted apart, so it never shifts the schedule.
+        first = (common.checkpoint_iteration(path) or 0) if args.resume and path.is_file() else 0
+        counter: dict[str, Any] = {"rng": None, "next": first}
+
         def step(theta: nn.Params, rng: np.random.Generator) -> tuple[float, nn.Params]:
+            if counter["rng"] is not rng:
+                counter.update(rng=rng, next=first)
+            iteration, counter["next"] = counter["next"], counter["next"] + 1
+            annealing = {"iteration": iteration} if args.first_order_until is not None else {}
             xs, ys, xq, yq = data["train"].episodes(rng, args.meta_batch, args.ways, args.shots, args.queries)
-            return algorithm.meta_grad(theta, xs.astype(args.dtype), ys, xq.astype(args.dtype), yq)
+            return algorithm.meta_grad(theta, xs.astype(args.dtype), ys, xq.astype(args.dtype), yq, **annealing)
 
         def validate(iteration: int, theta: nn.Params, running: float) -> str:
             acc, ci = accuracy_after_fine_tuning(
@@ -335,7 +460,11 @@ def main(argv: list[str] | None = None) -> int:
             """The query loss of θ before any adaptation, on a fixed meta-batch."""
             start = next(algorithm.fine_tune(theta, probe[0].astype(args.dtype), probe[1], 0))
             with tm.no_grad():
-                return float(nn.cross_entropy(model(start, probe[2].astype(args.dtype)), probe[3]).numpy().mean())
+                logits = predict(model, start, probe[2].astype(args.dtype), 0)
+                return float(nn.cross_entropy(logits, probe[3]).numpy().mean())
+
+        if args.cosine_lr is not None:  # a float equal to --meta-lr, which Adam calls with its step count
+            args.meta_lr = nn.cosine_schedule(args.meta_lr, args.cosine_lr_steps, args.cosine_lr)
 
         theta, done = common.meta_train(
             name,
@@ -363,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         meta_batch=info["meta_batch"], data=info["data"], test_accuracy=acc, test_ci95=ci,
         untrained_test_accuracy=history.get("untrained_test_accuracy"), episodes=args.eval_episodes,
         eval_steps=args.eval_steps, curves=curves,
+        **{key: info.get(key, default) for key, default in MAMLPP_DEFAULTS.items()},
     )  # fmt: skip
     common.write_json(out / "results" / f"{name}.json", result)
     plot_curves(out / f"{name}_curves.png", curves, args)

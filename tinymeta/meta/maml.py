@@ -49,16 +49,35 @@ MAML++ (Antoniou, Edwards & Storkey, ICLR 2019) options:
 - ``learn_inner_lr="per_layer_per_step"``: LSLR, one learned step size per parameter tensor and
   inner step (§4, "Learning per-layer per-step learning rates");
 - ``step_loss_weights``: the multi-step loss Σ_s w_s L(φ_s, D^ts), the query loss after every
-  inner step (§4, "Multi-step loss optimization").
+  inner step (§4, "Multi-step loss optimization");
+- ``first_order_until=N``: derivative-order annealing (§4, "Derivative-order annealing"): the
+  meta-gradient is first order for outer iterations 0, ..., N-1 and exact from iteration N on. The
+  outer loop says which iteration it is on, explicitly: ``meta_grad(..., iteration=i)`` (nothing
+  is counted inside, so a resumed run or a repeated call gives the same gradient);
+  ``is_first_order(i)`` is the rule;
+- ``loss_takes_step=True``: ``loss_fn(params, x, y, step)`` is told the inner step, for models with
+  per-step parameters: ``nn.Conv4(per_step_bn=S)``'s per-step batch-norm weights and biases (§4,
+  "Per-step batch normalization weights and biases"). Step s's support loss, and the query loss of
+  the parameters φ_{s+1} that step s produced, are called with ``step=s`` (as in MAML++'s code);
+- the cosine annealing of the meta learning rate is the outer optimiser's: ``nn.Adam(lr=
+  nn.cosine_schedule(lr, total_steps, min_lr))``.
+
+Derivative-order annealing switches exactly at N: below it the gradient is FOMAML's, from it on
+exact MAML's (here g(x) = x² as above: -4, then +4):
+
+    >>> maml = MAML(loss, inner_lr=1.0, first_order_until=100)
+    >>> theta = maml.init({"x": tm.tensor(2.0, requires_grad=True)})
+    >>> [maml.meta_grad(theta, [[1.0]], [[0.0]], [[1.0]], [[0.0]], iteration=i)[1]["x"].item() for i in (99, 100)]
+    [-4.0, 4.0]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 from .. import ops
-from .._checks import real
+from .._checks import integer, real
 from ..backend import array_module
 from ..engine import Tensor, TensorLike, grad, grad_mode, new_leaf, zeros_for_none
 from .inner_loop import (
@@ -78,6 +97,7 @@ from .inner_loop import (
 )
 
 LearnedStepSizes = Literal["per_parameter", "per_layer_per_step"]
+StepLossFn = Callable[[Params, TensorLike, TensorLike, int], Tensor]  # loss_fn(params, x, y, step)
 
 
 STEP_SIZE_PREFIX = "inner_lr."
@@ -103,14 +123,19 @@ class MAML:
     entry per adapted parameter for learned step sizes (Meta-SGD, LSLR). Make them with :meth:`init`.
 
     The path of a meta-gradient: ``meta_grad`` differentiates ``meta_loss``, the query loss
-    (``_query_loss``) of the φ that ``_trajectory`` yields, which is ``inner_loop.inner_sgd`` run from θ.
+    (``_query_loss``) of the φ that ``_trajectory`` yields, which is ``inner_loop.inner_sgd`` run from θ
+    (one step at a time with ``loss_takes_step``, each step's loss told its step).
+
+    MAML++'s options (see the module docstring): ``learn_inner_lr="per_layer_per_step"`` (LSLR),
+    ``step_loss_weights`` (multi-step loss), ``first_order_until`` (derivative-order annealing: give
+    ``meta_grad`` the outer ``iteration``), ``loss_takes_step`` (per-step batch norm).
     """
 
     per_task_names: tuple[str, ...] = ()  # parameters made afresh for each task (CAVIA's context)
 
     def __init__(
         self,
-        loss_fn: LossFn,
+        loss_fn: LossFn | StepLossFn,
         inner_lr: float = 0.01,
         inner_steps: int = 1,
         first_order: bool = False,
@@ -118,8 +143,19 @@ class MAML:
         learn_inner_lr: LearnedStepSizes | None = None,
         step_loss_weights: Sequence[float] | None = None,
         batched: bool = True,
+        first_order_until: int | None = None,
+        loss_takes_step: bool = False,
     ) -> None:
         inner_lr, inner_steps = check_inner_loop_settings(inner_lr, inner_steps)
+        if first_order_until is not None:
+            first_order_until = integer(first_order_until, "first_order_until", 0)
+            if first_order:
+                raise ValueError(
+                    f"first_order=True is first order at every iteration, first_order_until={first_order_until} "
+                    "switches to second order at that iteration: give one of them"
+                )
+        if not isinstance(loss_takes_step, bool):
+            raise TypeError(f"loss_takes_step must be True or False, got {loss_takes_step!r}")
         if adapt_only is not None:
             if isinstance(adapt_only, str) or not hasattr(adapt_only, "__iter__"):
                 raise TypeError(f"adapt_only must be a list of parameter names (or None for all), got {adapt_only!r}")
@@ -147,6 +183,8 @@ class MAML:
         self.learn_inner_lr = learn_inner_lr
         self.step_loss_weights = step_loss_weights
         self.batched = batched
+        self.first_order_until = first_order_until
+        self.loss_takes_step = loss_takes_step
 
     # ---- the algorithm -------------------------------------------------------------------------
 
@@ -157,14 +195,18 @@ class MAML:
         y_support: TensorLike,
         x_query: TensorLike,
         y_query: TensorLike,
+        *,
+        iteration: int | None = None,
     ) -> tuple[float, Params]:
         """(meta-loss value, its gradient for every meta-parameter): feed the gradient to an optimiser.
 
+        ``iteration`` is the outer loop's iteration (0, 1, ...): derivative-order annealing
+        (``first_order_until``) needs it, and it is checked but changes nothing otherwise.
         Recording is on inside, whatever the caller's ``no_grad``, and a meta-parameter that does not
         require grad (a plain copy of θ) is differentiated all the same: a meta-gradient needs its graph."""
         meta_params = {n: p if p.requires_grad else new_leaf(p.data) for n, p in check_params(meta_params).items()}
         with grad_mode(True):
-            loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query)
+            loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query, iteration=iteration)
         params = list(meta_params.values())
         grads = grad(loss, params, allow_unused=True)
         return float(loss.item()), dict(zip(meta_params, zeros_for_none(grads, params)))
@@ -176,16 +218,21 @@ class MAML:
         y_support: TensorLike,
         x_query: TensorLike,
         y_query: TensorLike,
+        *,
+        iteration: int | None = None,
     ) -> Tensor:
         """(1/T) Σ_i L(φ_i, D_i^ts): the mean query loss after adaptation, a scalar Tensor whose
         gradient with respect to ``meta_params`` is the meta-gradient. All arrays are [T, K, ...].
 
-        With ``step_loss_weights`` (MAML++'s multi-step loss) it is Σ_s w_s (1/T) Σ_i L(φ_i,s, D_i^ts)."""
+        With ``step_loss_weights`` (MAML++'s multi-step loss) it is Σ_s w_s (1/T) Σ_i L(φ_i,s, D_i^ts).
+        ``iteration``: the outer iteration, which decides the derivative order under
+        ``first_order_until`` (see ``is_first_order``)."""
+        mode = self._mode(iteration)
         tasks = check_episode(x_support, y_support, x_query, y_query)
         if self.batched:
-            return self._query_loss(meta_params, x_support, y_support, x_query, y_query, tasks)
+            return self._query_loss(meta_params, x_support, y_support, x_query, y_query, tasks, mode)
         per_task = [  # one task at a time, each without a task axis
-            self._query_loss(meta_params, x_support[t], y_support[t], x_query[t], y_query[t], tasks=None)
+            self._query_loss(meta_params, x_support[t], y_support[t], x_query[t], y_query[t], None, mode)
             for t in range(tasks)
         ]
         return ops.mean(ops.stack(per_task))
@@ -198,16 +245,18 @@ class MAML:
         x_query: TensorLike,
         y_query: TensorLike,
         tasks: int | None,
+        mode: Mode | None = None,
     ) -> Tensor:
         """The mean query loss after the inner loop (weighted over its steps for the multi-step loss).
         ``tasks`` is T for data with a task axis [T, K, ...], None for one task's data [K, ...]."""
         shape = () if tasks is None else (tasks,)
-        trajectory = self._trajectory(meta_params, x_support, y_support, tasks)
+        trajectory = self._trajectory(meta_params, x_support, y_support, tasks, mode=mode)
         if self.step_loss_weights is None:
-            return ops.mean(task_losses(self.loss_fn, final(trajectory), x_query, y_query, shape))
+            last = self._loss_at(self.inner_steps - 1)  # φ_S, made by step S-1
+            return ops.mean(task_losses(last, final(trajectory), x_query, y_query, shape))
         total = None
-        for w, phi in zip(self.step_loss_weights, trajectory):
-            term = w * ops.mean(task_losses(self.loss_fn, phi, x_query, y_query, shape))
+        for s, (w, phi) in enumerate(zip(self.step_loss_weights, trajectory)):
+            term = w * ops.mean(task_losses(self._loss_at(s), phi, x_query, y_query, shape))
             total = term if total is None else total + term
         return total
 
@@ -225,18 +274,54 @@ class MAML:
         (or ``"first_order"``); ``inner_loop.py`` documents the modes."""
         params, step_sizes = self.split(meta_params)
         phi0 = self.task_params(params, tasks)
-        return inner_sgd(
-            self.loss_fn,
-            phi0,
-            x_support,
-            y_support,
-            steps=self.inner_steps if steps is None else steps,
+        steps = self.inner_steps if steps is None else steps
+        settings = dict(
             step_size=self.step_size(step_sizes),
             adapt=self._adapted(phi0),
-            mode=mode or ("first_order" if self.first_order else "exact"),
+            mode=mode or self._mode(None),
             loss_shape=() if tasks is None else (tasks,),
             learned_step_sizes=self.learn_inner_lr is not None,
         )
+        if not self.loss_takes_step:
+            return inner_sgd(self.loss_fn, phi0, x_support, y_support, steps=steps, **settings)
+        return self._stepwise(phi0, x_support, y_support, steps, settings)
+
+    def _stepwise(
+        self, phi: Params, x_support: TensorLike, y_support: TensorLike, steps: int, settings: dict
+    ) -> Iterator[Params]:
+        """``inner_sgd`` one step at a time, step s's loss told s (``loss_takes_step``): the same
+        updates and the same graph as one call of ``steps`` steps (with fixed step sizes in first-order
+        mode, each φ_s is θ plus a constant as there, reached in s constant increments)."""
+        step_size = settings.pop("step_size")
+        for s in range(steps):
+            at_s = lambda name, _, s=s: step_size(name, s)  # noqa: E731  (inner_sgd counts from 0 again)
+            phi = final(inner_sgd(self._loss_at(s), phi, x_support, y_support, steps=1, step_size=at_s, **settings))
+            yield phi
+
+    def _loss_at(self, step: int) -> LossFn:
+        """The loss (params, x, y) of inner step ``step``: ``loss_fn`` itself, or, with
+        ``loss_takes_step``, ``loss_fn`` told the step."""
+        if not self.loss_takes_step:
+            return self.loss_fn
+        return lambda params, x, y: self.loss_fn(params, x, y, step)
+
+    def is_first_order(self, iteration: int | None = None) -> bool:
+        """Whether the meta-gradient of outer ``iteration`` is first order: always with
+        ``first_order=True``; with ``first_order_until=N``, for iterations 0, ..., N-1 (and exact
+        from N on), which needs the iteration; never otherwise."""
+        if iteration is not None:
+            iteration = integer(iteration, "iteration", 0)
+        if self.first_order_until is None:
+            return self.first_order
+        if iteration is None:
+            raise ValueError(
+                f"{type(self).__name__}(first_order_until={self.first_order_until}) needs the outer iteration: "
+                f"meta_grad(..., iteration=i) is first order for i < {self.first_order_until}, exact from then on"
+            )
+        return iteration < self.first_order_until
+
+    def _mode(self, iteration: int | None) -> Mode:
+        return "first_order" if self.is_first_order(iteration) else "exact"
 
     def task_params(self, params: Params, tasks: int | None) -> Params:
         """φ_0 for the inner loop: θ itself (one task), or θ broadcast to [T, ...] for the adapted
@@ -246,14 +331,17 @@ class MAML:
         adapted = set(self._adapted(params))
         return {n: ops.broadcast_to(p, (tasks,) + p.shape) if n in adapted else p for n, p in params.items()}
 
-    def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
-        """The adapted parameters φ after the inner loop, differentiable with respect to θ.
+    def adapt(
+        self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, *, iteration: int | None = None
+    ) -> Params:
+        """The adapted parameters φ after the inner loop, differentiable with respect to θ (to first
+        order only where ``is_first_order(iteration)``).
 
         Support data is [T, K, ...]; the adapted parameters come back with a task axis [T, ...]
         (the others shared), ready for ``model(phi, x_query)`` with x_query [T, N, ...].
         """
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        return final(self._trajectory(meta_params, x_support, y_support, tasks))
+        return final(self._trajectory(meta_params, x_support, y_support, tasks, mode=self._mode(iteration)))
 
     def fine_tune(
         self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int

@@ -186,22 +186,48 @@ class Conv4(Model):
     then a linear head to ``n_way`` logits. Input: [N, channels, size, size] (28x28 grey for
     Omniglot), or [T, N, ...] with a task axis. Batch norm normalises with the statistics of the
     current batch (per task), at training and test time alike, as MAML does: no running statistics.
+
+    **Per-step batch norm** (MAML++, Antoniou et al. 2019, §4): ``per_step_bn=S`` gives each of S
+    inner steps its own batch-norm weight and bias, parameters ``blocks.{i}.norm.weight.step{s}`` and
+    ``blocks.{i}.norm.bias.step{s}`` (s = 0, ..., S-1) in place of ``blocks.{i}.norm.weight`` and
+    ``.bias``, and the model takes the step: ``model(params, x, step=s)`` normalises with step s's
+    (a step s >= S, from fine-tuning longer than the inner loop was trained for, uses the last, as
+    LSLR's step sizes do). ``MAML(..., loss_takes_step=True)`` passes the step to the loss: the
+    support loss of inner step s, and the query loss of the parameters that step s produced, use
+    step s's weights, as in MAML++'s code. Without ``per_step_bn`` the model accepts ``step`` and
+    ignores it, so one loss function serves both.
+
+    MAML++'s per-step *running statistics* are not kept, by design: this model is a pure function
+    of (params, x) and normalises with each task's batch statistics (transductive, at training and
+    test time), as MAML's and MAML++'s reference code do (MAML++ calls ``F.batch_norm(...,
+    training=True)`` at evaluation too, so its per-step running statistics are collected and
+    restored but never used to normalise). Running statistics would be state updated by every
+    forward pass: here they would have to be an explicit input and output of the model, for no
+    change in what it computes.
     """
 
     def __init__(
-        self, n_way: int, in_channels: int = 1, filters: int = 64, image_size: int = 28, dtype: str = "float32"
+        self,
+        n_way: int,
+        in_channels: int = 1,
+        filters: int = 64,
+        image_size: int = 28,
+        dtype: str = "float32",
+        per_step_bn: int | None = None,
     ) -> None:
         super().__init__()
         n_way, in_channels = integer(n_way, "Conv4 n_way", 1), integer(in_channels, "Conv4 in_channels", 1)
         filters, image_size = integer(filters, "Conv4 filters", 1), integer(image_size, "Conv4 image_size", 1)
         self.n_way, self.in_channels, self.filters, self.image_size = n_way, in_channels, filters, image_size
         self.dtype = _float_dtype(dtype, "Conv4")
+        self.per_step_bn = None if per_step_bn is None else integer(per_step_bn, "Conv4 per_step_bn", 1)
         channels, size = in_channels, image_size
         for i in range(4):
             self.shapes[f"blocks.{i}.conv.weight"] = (filters, channels, 3, 3)
             self.shapes[f"blocks.{i}.conv.bias"] = (filters,)
-            self.shapes[f"blocks.{i}.norm.weight"] = (filters,)
-            self.shapes[f"blocks.{i}.norm.bias"] = (filters,)
+            for s in range(self.per_step_bn or 1):
+                self.shapes[self._norm_name(i, "weight", s)] = (filters,)
+                self.shapes[self._norm_name(i, "bias", s)] = (filters,)
             channels, size = filters, size // 2
         if size < 1:
             raise ValueError(f"Conv4 needs images of at least 16x16 (four 2x2 poolings), got {image_size}")
@@ -214,9 +240,9 @@ class Conv4(Model):
         rng = np.random.default_rng(seed)
         params = {}
         for name, shape in self.shapes.items():
-            if name.endswith("norm.weight"):
+            if ".norm.weight" in name:  # per-step ones too ("...norm.weight.step2")
                 params[name] = tensor(np.ones(shape, dtype=self.dtype), requires_grad=True)
-            elif name.endswith("bias"):
+            elif name.endswith("bias") or ".norm.bias" in name:
                 params[name] = tensor(np.zeros(shape, dtype=self.dtype), requires_grad=True)
             else:  # He-style scale for the convolutions, 1/sqrt(fan_in) for the head
                 fan_in = int(np.prod(shape[1:])) if "conv" in name else shape[0]
@@ -224,7 +250,19 @@ class Conv4(Model):
                 params[name] = _uniform(rng, shape, gain / math.sqrt(fan_in), self.dtype)
         return params
 
-    def __call__(self, params: Params, x: TensorLike) -> Tensor:
+    def _norm_name(self, block: int, kind: str, step: int | None) -> str:
+        """The batch-norm parameter of ``block`` (``kind`` "weight" or "bias") used at inner ``step``."""
+        name = f"blocks.{block}.norm.{kind}"
+        return name if self.per_step_bn is None else f"{name}.step{min(step, self.per_step_bn - 1)}"
+
+    def __call__(self, params: Params, x: TensorLike, step: int | None = None) -> Tensor:
+        if step is not None:
+            step = integer(step, "Conv4 step", 0)
+        elif self.per_step_bn is not None:
+            raise ValueError(
+                f"Conv4(per_step_bn={self.per_step_bn}) needs the inner step: model(params, x, step=s) picks "
+                "step s's batch-norm weights (MAML(..., loss_takes_step=True) passes it to the loss)"
+            )
         lead = self.check(params)
         h = as_tensor(x, params["head.weight"])
         self._check_input(h, lead, 3, "Conv4")
@@ -235,7 +273,7 @@ class Conv4(Model):
         for i in range(4):
             p = f"blocks.{i}."
             h = ops.conv2d(h, params[p + "conv.weight"], params[p + "conv.bias"], padding=1)
-            h = batch_norm(h, params[p + "norm.weight"], params[p + "norm.bias"])
+            h = batch_norm(h, params[self._norm_name(i, "weight", step)], params[self._norm_name(i, "bias", step)])
             h = ops.max_pool2d(ops.relu(h), 2)
         h = ops.reshape(h, h.shape[:-3] + (self.features,))
         return ops.matmul(h, params["head.weight"]) + _bias(params["head.bias"], h.ndim)
