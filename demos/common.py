@@ -384,16 +384,20 @@ def saved_cost(path: Path) -> dict | None:
     )
     if not sound:
         raise DemoError(f"{path}: its recorded cost is malformed ({cost!r}): the checkpoint is damaged")
-    return {k: cost[k] for k in COST_KEYS}
+    device = cost.get("device", "cpu")  # recorded since GPU runs exist: an older checkpoint ran on the CPU
+    if device not in ("cpu", "gpu", "cpu and gpu"):
+        raise DemoError(f"{path}: its recorded cost names an unknown device {device!r}: the checkpoint is damaged")
+    return {**{k: cost[k] for k in COST_KEYS}, "device": device}
 
 
 def cost_summary(cost: dict | None) -> dict[str, Any]:
-    """ms per meta-iteration (None when no iteration was timed) and peak MB of a recorded cost."""
+    """ms per meta-iteration (None when no iteration was timed), peak MB (None on the GPU) and the
+    device of a recorded cost."""
     if cost is None:
-        return {"ms_per_iteration": None, "peak_mb": None, "timed_iterations": 0}
+        return {"ms_per_iteration": None, "peak_mb": None, "timed_iterations": 0, "device": None}
     count = cost["timed_iterations"]
     ms = 1000 * cost["timed_seconds"] / count if count else None
-    return {"ms_per_iteration": ms, "peak_mb": cost["peak_mb"], "timed_iterations": count}
+    return {"ms_per_iteration": ms, "peak_mb": cost["peak_mb"], "timed_iterations": count, "device": cost["device"]}
 
 
 def check_start(path: Path, template: dict[str, tm.Tensor], info: dict, args: Any) -> None:
@@ -444,7 +448,8 @@ def meta_train(
     not the checkpoints, callbacks or progress bar) but the first ``COST_WARMUP`` of each session,
     summed over the sessions of a resumed run, and the peak memory of one
     meta-iteration (``peak_memory_mb``), measured once before the first, on a batch of its own, so the
-    run's data stream is untouched.
+    run's data stream is untouched. On the GPU the peak is not measured (None): tracemalloc sees host
+    memory only.
     """
     history = {} if history is None else history
     adam = nn.Adam(lr=args.meta_lr)
@@ -452,6 +457,7 @@ def meta_train(
     rng = np.random.default_rng(args.seed)
     start, running, ours = 0, None, False  # ours: the checkpoint at path belongs to this run
     cost: dict | None = {"timed_seconds": 0.0, "timed_iterations": 0, "peak_mb": None} if measure_cost else None
+    # (and "device", set below: "cpu", "gpu", or "cpu and gpu" for a run resumed on the other one)
     if args.resume and path.is_file():
         theta, state, rng, start, saved = restore_training_state(path, theta, info)
         for key, value in saved.items():
@@ -467,7 +473,12 @@ def meta_train(
         return theta, start
     with np.errstate(all="ignore"):  # overflow is caught below, in one line, not warned about per op
         reference = base_loss(theta) if base_loss is not None else None
-        if cost is not None and cost["peak_mb"] is None:  # one meta-iteration on a batch of its own, discarded
+        on_gpu = any(backend.backend_name(p.data) == "cupy" for p in theta.values())
+        if cost is not None:  # a run resumed on another device has timings from both
+            here = "gpu" if on_gpu else "cpu"
+            cost["device"] = here if cost.get("device", here) == here else "cpu and gpu"
+        if cost is not None and cost["peak_mb"] is None and not on_gpu:  # tracemalloc cannot see device memory
+            # one meta-iteration on a batch of its own, discarded
             probe = np.random.default_rng(2**32 + 1)  # not the run's data stream
             adam.step(theta, step(theta, probe)[1], state)  # once untraced: first-call allocations are not its cost
             cost["peak_mb"] = peak_memory_mb(lambda: adam.step(theta, step(theta, probe)[1], state))

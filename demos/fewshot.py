@@ -477,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             history,
             base_loss,
             inner=f"--inner-lr (now {args.inner_lr:g})",
+            measure_cost=True,
         )
 
     acc, ci = accuracy_after_fine_tuning(algorithm, model, theta, data["test"], args, args.eval_episodes, seed=12345)
@@ -492,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         meta_batch=info["meta_batch"], data=info["data"], test_accuracy=acc, test_ci95=ci,
         untrained_test_accuracy=history.get("untrained_test_accuracy"), episodes=args.eval_episodes,
         eval_steps=args.eval_steps, curves=curves,
+        cost=common.cost_summary(common.saved_cost(args.eval_only if args.eval_only is not None else path)),
         **{key: info.get(key, default) for key, default in MAMLPP_DEFAULTS.items()},
     )  # fmt: skip
     common.write_json(out / "results" / f"{name}.json", result)

@@ -698,7 +698,8 @@ def main(argv: list[str] | None = None) -> int:
         targets, records = timing_targets(args)
         print(f"timing {args.measure_cost:,} meta-iterations of {', '.join(targets) or 'nothing'} ({args.dtype})")
         for algo, cost in measure_cost(targets, args).items():
-            summary = f"{cost['ms_per_iteration']:.3g} ms per meta-iteration, peak {cost['peak_mb']:.3g} MB"
+            peak = "not measured on the GPU" if cost["peak_mb"] is None else f"{cost['peak_mb']:.3g} MB"
+            summary = f"{cost['ms_per_iteration']:.3g} ms per meta-iteration, peak {peak}"
             if algo in records:
                 records[algo]["cost"] = cost
                 common.write_json(out / "results" / f"{algo}.json", records[algo])

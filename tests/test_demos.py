@@ -198,6 +198,7 @@ def test_fewshot_runs_end_to_end_on_generated_characters(tmp_path):
     assert "the paper: 64, 32 and 40,000" in result.stdout and "test accuracy" in result.stdout
     record = json.loads((tmp_path / "results" / "maml_5way1shot.json").read_text())
     assert 0.0 <= record["test_accuracy"] <= 1.0 and record["iterations"] == 3 and len(record["curves"]) == 2
+    assert record["cost"]["device"] == "cpu" and record["cost"]["peak_mb"] > 0  # timed during training
 
 
 def test_fewshot_asks_for_more_examples_than_exist():
@@ -370,6 +371,8 @@ def test_fewshot_resume_keeps_the_whole_validation_curve(tmp_path):
     a = json.loads((straight / "results" / "maml_5way1shot.json").read_text())
     b = json.loads((resumed / "results" / "maml_5way1shot.json").read_text())
     assert [c["iteration"] for c in b["curves"]] == [2, 4, 6]
+    assert a["cost"]["device"] == b["cost"]["device"] == "cpu" and b["cost"]["peak_mb"] > 0
+    a.pop("cost"), b.pop("cost")  # wall-clock timings differ between runs
     assert a == b  # the curve, the running loss in it, the accuracies: exactly as if it never stopped
 
 
@@ -406,6 +409,7 @@ def test_resume_with_other_settings_names_every_difference(tmp_path):
         (lambda arrays, info: info.update(inner_steps=3), "inner_steps=3 (this run: 1)"),
         (lambda arrays, info: info["cost"].update(timed_seconds=-1.0), "its recorded cost is malformed"),
         (lambda arrays, info: info.update(cost=[1, 2]), "its recorded cost is malformed"),
+        (lambda arrays, info: info["cost"].update(device="tpu"), "names an unknown device 'tpu'"),
     ],
 )
 def test_a_damaged_checkpoint_is_a_one_line_error(tmp_path, damage, message):
@@ -748,3 +752,33 @@ def test_measure_cost_times_the_runs_whose_results_have_no_cost_and_keeps_the_ot
     other = run_demo("sinusoid", "--algo", "pretrained", "--k", "5", "--measure-cost", "3", "--out", str(tmp_path))
     assert other.returncode == 2 and other.stdout == "" and "was trained with other settings" in other.stderr
     assert "k=10 (this run: 5)" in other.stderr
+
+
+def test_a_recorded_cost_says_its_device_and_gpu_runs_record_no_host_peak(tmp_path, monkeypatch):
+    """The cost names the device it was timed on (a checkpoint from before that ran on the CPU); on the
+    GPU the peak is None (tracemalloc sees host memory only), not a host figure passed off as the GPU's."""
+    from demos import common
+    from tinymeta import backend
+
+    def step(theta, rng):
+        return float(rng.normal() ** 2), {"w": tm.tensor(np.full(2, 0.1))}
+
+    _fake_training(tmp_path, step, iterations=common.COST_WARMUP + 2)  # measures no cost
+    path = tmp_path / "fake.npz"
+    assert common.saved_cost(path) is None and common.cost_summary(None)["device"] is None
+    path.unlink()
+    common.meta_train("fake", step, {"w": tm.tensor(np.ones(2), requires_grad=True)}, path, {},
+                      _Args(iterations=common.COST_WARMUP + 2), measure_cost=True)  # fmt: skip
+    cpu = common.saved_cost(path)
+    assert cpu["device"] == "cpu" and cpu["peak_mb"] is not None and cpu["timed_iterations"] == 2
+    arrays, info = common.load_checkpoint(path)
+    del info["cost"]["device"]  # written before devices were recorded
+    common.save_checkpoint(path, arrays, info)
+    assert common.saved_cost(path)["device"] == "cpu"
+
+    path.unlink()
+    monkeypatch.setattr(backend, "backend_name", lambda a: "cupy")  # every array "on the GPU"
+    common.meta_train("fake", step, {"w": tm.tensor(np.ones(2), requires_grad=True)}, path, {},
+                      _Args(iterations=common.COST_WARMUP + 2), measure_cost=True)  # fmt: skip
+    gpu = common.cost_summary(common.saved_cost(path))
+    assert gpu["device"] == "gpu" and gpu["peak_mb"] is None and gpu["ms_per_iteration"] is not None
