@@ -72,6 +72,15 @@ def test_outputs_must_be_tensors() -> None:
         viz.graph_stats([affine()[-1], 1.0])
     stats = viz.graph_stats({"y": affine()[-1]})  # a dict of outputs is fine
     assert stats["nodes"] == 6
+    for bad in (3.0, "y", None, np.ones(2)):
+        with pytest.raises(TypeError, match=f"a Tensor, or a list, tuple or dict of them, got {type(bad).__name__}"):
+            viz.graph_stats(bad)
+
+
+def test_one_output_under_two_names_shows_both() -> None:
+    y = affine()[-1]
+    labels = [n.label for n in viz.graph({"loss": y, "objective": y})[0] if n.output]
+    assert len(labels) == 1 and labels[0].startswith("loss, objective = ")
 
 
 def test_depth_is_the_longest_path_from_a_leaf() -> None:
@@ -246,7 +255,13 @@ def test_render_without_dot_writes_the_source_and_says_what_to_do(tmp_path, monk
         viz.render(y, tmp_path / "h.svg")
     assert (tmp_path / "h.dot").read_text() == viz.to_dot(y)
     with pytest.raises(ValueError, match=r"\.dot, \.svg, \.png or \.pdf"):
-        viz.render(y, tmp_path / "g.jpeg")
+        viz.render(y, tmp_path / "k.jpeg")
+    assert not (tmp_path / "k.dot").exists()  # a bad name is refused before anything is written
+    assert viz.render(y, tmp_path / "u.DOT") == tmp_path / "u.dot"  # suffixes in any case
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match=f"render could not write {re.escape(str(blocker / 'g.dot'))}"):
+        viz.render(y, blocker / "g.dot")  # a folder that is a file
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for dot")
@@ -259,6 +274,16 @@ def test_render_runs_dot_when_it_is_on_path(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ.get("PATH", ""))
     out = viz.render(viz.to_dot(affine()[-1]), tmp_path / "g.svg")
     assert out == tmp_path / "g.svg" and out.read_text().split() == ["-Tsvg", str(tmp_path / "g.dot"), "-o", str(out)]
+    fake.write_text('#!/bin/sh\necho "Error: syntax error in line 1" >&2\nexit 1\n')  # dot failing says why
+    with pytest.raises(RuntimeError, match="could not render .*g.png.*syntax error in line 1"):
+        viz.render("not dot", tmp_path / "g.png")
+
+
+def test_draw_without_matplotlib_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ModuleNotFoundError, match="draw needs matplotlib.*to_dot and render need no Python package"):
+        viz.draw(affine()[-1])
 
 
 # ---- draw: matplotlib only -----------------------------------------------------------------------

@@ -58,11 +58,15 @@ def graph(
     """(nodes, edges) of the graph behind ``outputs``: every input before the ops that read it; an
     edge (i, j) per input slot, so ``x * x`` has two edges from x. A Mapping of outputs names them."""
     named = dict(outputs) if isinstance(outputs, Mapping) else {}
+    if not isinstance(outputs, (Tensor, Mapping, list, tuple)):
+        raise TypeError(f"outputs must be a Tensor, or a list, tuple or dict of them, got {type(outputs).__name__}")
     outputs = list(named.values()) if named else [outputs] if isinstance(outputs, Tensor) else list(outputs)
     for y in outputs:
         if not isinstance(y, Tensor):
             raise TypeError(f"outputs must be Tensors (one, a sequence or a dict of them), got {type(y).__name__}")
-    names = {id(t): n for n, t in {**(params or {}), **named}.items()}
+    names: dict[int, str] = {}
+    for n, t in {**(params or {}), **named}.items():  # one tensor under several names shows them all
+        names[id(t)] = f"{names[id(t)]}, {n}" if id(t) in names else n
     nodes: list[Node] = []
     edges: list[tuple[int, int]] = []
     index: dict[int, int] = {}  # id(Function) or id(leaf Tensor) -> node number
@@ -159,16 +163,20 @@ def render(dot_source_or_outputs: str | Outputs, path: str | Path, **options: An
     the .dot file is still written and a RuntimeError says how to get the picture. ``options`` go
     to ``to_dot`` when outputs (not DOT source) are given. Returns the path written last."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".dot", ".svg", ".png", ".pdf"):
+        raise ValueError(f"render writes .dot, .svg, .png or .pdf files, got {str(path)!r}")
     source = (
         dot_source_or_outputs if isinstance(dot_source_or_outputs, str) else to_dot(dot_source_or_outputs, **options)
     )
     dot_path = path.with_suffix(".dot")
-    dot_path.parent.mkdir(parents=True, exist_ok=True)
-    dot_path.write_text(source)
-    if path.suffix == ".dot":
+    try:
+        dot_path.parent.mkdir(parents=True, exist_ok=True)
+        dot_path.write_text(source)
+    except OSError as error:
+        raise OSError(f"render could not write {dot_path}: {error.strerror or error}") from error
+    if suffix == ".dot":
         return dot_path
-    if path.suffix not in (".svg", ".png", ".pdf"):
-        raise ValueError(f"render writes .dot, .svg, .png or .pdf files, got {path.name!r}")
     program = shutil.which("dot")
     if program is None:
         raise RuntimeError(
@@ -176,7 +184,9 @@ def render(dot_source_or_outputs: str | Outputs, path: str | Path, **options: An
             f"(apt install graphviz, brew install graphviz, conda install graphviz) or render {dot_path} elsewhere; "
             "tinymeta.viz.draw draws the graph with matplotlib alone"
         )
-    subprocess.run([program, f"-T{path.suffix[1:]}", str(dot_path), "-o", str(path)], check=True, capture_output=True)
+    done = subprocess.run([program, f"-T{suffix[1:]}", str(dot_path), "-o", str(path)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"Graphviz's dot could not render {path} from {dot_path}: {done.stderr.strip()}")
     return path
 
 
@@ -225,8 +235,14 @@ def draw(
     """Draw the graph with matplotlib alone, in rows: leaves at the top, each op one row below its
     deepest input, the outputs (bold) at the bottom; colours as in ``LEGEND``; without ``labels``,
     dots. Returns the axes (a new figure's, sized to the graph, when ``ax`` is None)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
+    try:
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            "tinymeta.viz.draw needs matplotlib (pip install matplotlib, or tinymeta[demos]); "
+            "tinymeta.viz.to_dot and render need no Python package"
+        ) from error
 
     nodes, edges = graph(outputs, params, constants)
     x, y = layout(nodes, edges)
