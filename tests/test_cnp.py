@@ -162,4 +162,11 @@ def test_mistakes_are_errors_that_say_what_to_do():
         cnp.adapt(theta, xs, ys[:, :4])
     with pytest.raises(ValueError, match="the task axes"):
         cnp.meta_grad(theta, xs, ys, xq[:2], yq[:2])
+    two_features = np.concatenate([xs, xs], axis=-1)  # a model made for x_dim=1 given 2 features
+    with pytest.raises(ValueError, match=r"x must be \[tasks, points, x_dim=1\], got shape \(3, 5, 2\): this CNPModel"):
+        cnp.adapt(theta, two_features, ys)
+    with pytest.raises(ValueError, match=r"x must be \[tasks, points, x_dim=1\], got shape \(4, 1\)"):
+        model(cnp.adapt(theta, xs, ys), xq[0])  # one task's points without the task axis
+    with pytest.raises(ValueError, match=r"y must be \[tasks, points, y_dim=1\], got shape \(3, 5, 2\)"):
+        cnp.meta_grad(theta, xs, np.concatenate([ys, ys], axis=-1), xq, yq)
     assert "cnp" not in tm.meta.ALGORITHMS  # built from its network, not by meta.make (see meta/__init__.py)

@@ -88,7 +88,10 @@ class CNPModel:
         """r = (1/K) Σ_i h(x_i, y_i): support [T, K, x_dim] and [T, K, y_dim] -> [T, representation]."""
         encoder = _part(params, "encoder.", self.encoder)
         like = next(iter(encoder.values()))
-        pairs = ops.concatenate([as_tensor(x, like), as_tensor(y, like)], axis=-1)
+        x, y = self._points(as_tensor(x, like), "x", self.x_dim), self._points(as_tensor(y, like), "y", self.y_dim)
+        if x.shape[:-1] != y.shape[:-1]:
+            raise ValueError(f"support x {x.shape} and y {y.shape} must agree up to their last axis: one y per x")
+        pairs = ops.concatenate([x, y], axis=-1)
         return ops.mean(self.encoder(encoder, pairs), axis=-2)
 
     def distribution(self, phi: Params, x: TensorLike) -> tuple[Tensor, Tensor | None]:
@@ -98,11 +101,21 @@ class CNPModel:
                 f"phi has no {REPRESENTATION!r}: make it with CNP.adapt(meta_params, x_support, y_support)"
             )
         decoder = {**_part(phi, "decoder.", self.decoder, skip=("context",)), "context": phi[REPRESENTATION]}
-        out = self.decoder(decoder, x)
+        out = self.decoder(decoder, self._points(as_tensor(x, phi[REPRESENTATION]), "x", self.x_dim))
         if self.likelihood == "mse":
             return out, None
         mean, raw = out[..., : self.y_dim], out[..., self.y_dim :]
         return mean, self.min_std + (1 - self.min_std) * ops.softplus(raw)
+
+    @staticmethod
+    def _points(t: Tensor, name: str, dim: int) -> Tensor:
+        """``t`` checked to be points [T, K, dim] (a task axis, the points, their ``dim`` features)."""
+        if t.ndim != 3 or t.shape[-1] != dim:
+            raise ValueError(
+                f"{name} must be [tasks, points, {name}_dim={dim}], got shape {t.shape}"
+                + (f": this CNPModel was made with {name}_dim={dim}" if t.ndim == 3 else "")
+            )
+        return t
 
     def __call__(self, phi: Params, x: TensorLike) -> Tensor:
         """The predicted mean μ(x), [T, N, y_dim]."""
