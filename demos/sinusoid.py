@@ -41,6 +41,9 @@ from tinymeta import meta, nn
 
 ALGORITHMS = ["maml", "fomaml", "reptile", "metasgd", "maml++", "anil", "cavia", "imaml", "cnp", "pretrained"]
 INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "metasgd": 1, "maml++": 2, "anil": 1, "cavia": 1, "imaml": 20}
+MAX_INNER_STEPS = (
+    1000  # exact MAML's memory grows with the steps: 1,000 of them need about 2 GB (bench/results/maml.md)
+)
 NO_INNER_LOOP = {  # why --inner-steps does not apply
     "cnp": "cnp has no inner loop: it reads the support set in one forward pass",
     "pretrained": "the pretrained baseline has no inner loop in training (it is fine-tuned only at test time)",
@@ -331,7 +334,11 @@ def measure_cost(algos: list[str], args: argparse.Namespace) -> dict[str, dict[s
             timing.iterations = timing.checkpoint_every = common.COST_WARMUP + args.measure_cost
             _, _, _, info, path = training_setup(algo, timing)
             settings = {key: value for key, value in info.items() if key != "algo"}
-            train(algo, timing)
+            try:
+                train(algo, timing)
+            except common.DemoError as error:  # its checkpoint is in a folder about to be deleted: nothing to resume
+                cause = str(error).rsplit(". ", 1)[0]  # without what it says of checkpoints
+                raise common.DemoError(f"--measure-cost: timing stopped, {cause}: time settings that train") from None
             costs[algo] = cost_record(path, "measure-cost", settings)
     return costs
 
@@ -529,8 +536,10 @@ def parse_inner_steps(text: str | None, algos: list[str]) -> dict[str, int]:
                 f"--inner-steps: {what} is not a number of steps; give one integer (--inner-steps 5) or "
                 "NAME=STEPS pairs (--inner-steps reptile=1,maml=5)"
             ) from None
-        if number < 1:
-            raise common.DemoError(f"--inner-steps must be at least 1, got {what}")
+        if not 1 <= number <= MAX_INNER_STEPS:
+            raise common.DemoError(
+                f"--inner-steps must be from 1 to {MAX_INNER_STEPS:,} (exact MAML keeps every step's graph), got {what}"
+            )
         return number
 
     if "=" not in text:
@@ -725,6 +734,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluation = evaluate(theta, algorithm, model, data_for(model.dtype))
         info = common.load_checkpoint(path)[1]
         settings = {key: info[key] for key in ("dtype", *SETTINGS) if key in info}
+        if algo in INNER_STEPS:  # a checkpoint from before --inner-steps: the steps load_for_eval assumed
+            settings.setdefault("inner_steps", algorithm.inner_steps)
         result = dict(
             algo=algo, iterations=iterations, tasks=args.eval_tasks, settings=settings,
             cost=cost_record(path, "training"), eval=evaluation,

@@ -302,10 +302,19 @@ BAD_FLAGS = [
     ("newton", ["--dim", "100000000000"], "--dim 100000000000 would need"),
     ("sinusoid", ["--resume", "--overwrite"], "--resume and --overwrite contradict each other"),
     ("sinusoid", ["--algo", "maml,nope"], "--algo: unknown algorithm 'nope'"),
-    ("sinusoid", ["--inner-steps", "0"], "--inner-steps must be at least 1, got '0'"),
+    (
+        "sinusoid",
+        ["--inner-steps", "0"],
+        "--inner-steps must be from 1 to 1,000 (exact MAML keeps every step's graph), got '0'",
+    ),
+    ("sinusoid", ["--inner-steps", "maml=1001"], "--inner-steps must be from 1 to 1,000"),
     ("sinusoid", ["--inner-steps", "five"], "--inner-steps: 'five' is not a number of steps"),
     ("sinusoid", ["--inner-steps", "maml=2.5"], "--inner-steps: 'maml=2.5' is not a number of steps"),
-    ("sinusoid", ["--inner-steps", "maml=-1"], "--inner-steps must be at least 1, got 'maml=-1'"),
+    (
+        "sinusoid",
+        ["--inner-steps", "maml=-1"],
+        "--inner-steps must be from 1 to 1,000 (exact MAML keeps every step's graph), got 'maml=-1'",
+    ),
     ("sinusoid", ["--inner-steps", "nope=3"], "--inner-steps: unknown algorithm 'nope'"),
     ("sinusoid", ["--inner-steps", "cnp=2"], "--inner-steps cnp=2: cnp has no inner loop"),
     ("sinusoid", ["--inner-steps", "pretrained=2"], "the pretrained baseline has no inner loop in training"),
@@ -752,6 +761,15 @@ def test_measure_cost_times_the_runs_whose_results_have_no_cost_and_keeps_the_ot
     other = run_demo("sinusoid", "--algo", "pretrained", "--k", "5", "--measure-cost", "3", "--out", str(tmp_path))
     assert other.returncode == 2 and other.stdout == "" and "was trained with other settings" in other.stderr
     assert "k=10 (this run: 5)" in other.stderr
+
+
+def test_a_timing_run_that_diverges_says_why_and_promises_no_checkpoint(tmp_path):
+    result = run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--measure-cost", "2", "--inner-lr", "1e20",
+                      "--out", str(tmp_path))  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "--measure-cost: timing stopped, maml: the meta-loss became nan" in result.stderr
+    assert "lower --inner-lr (now 1e+20)" in result.stderr and "checkpoint" not in result.stderr
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_a_recorded_cost_says_its_device_and_gpu_runs_record_no_host_peak(tmp_path, monkeypatch):
