@@ -34,9 +34,17 @@ from collections.abc import Iterator, Sequence
 
 from .. import ops
 from .._checks import integer, real
-from ..engine import Tensor, TensorLike, as_tensor, grad, grad_mode, new_leaf, no_grad, zeros_for_none
+from ..engine import Tensor, TensorLike, as_tensor, no_grad
 from ..nn.models import MLP
-from .inner_loop import Params, check_episode, check_params, check_steps, check_tasks, meta_parameters
+from .inner_loop import (
+    Params,
+    check_episode,
+    check_params,
+    check_steps,
+    check_tasks,
+    meta_parameters,
+    value_and_meta_grad,
+)
 
 LIKELIHOODS = ("gaussian", "mse")
 REPRESENTATION = "representation"  # φ's entry holding the task's aggregated representation r, [T, d]
@@ -220,9 +228,6 @@ class CNP:
         """(meta-loss value, its gradient for every meta-parameter), by one backward pass through the
         decoder, the mean over the support set and the encoder. Recording is on inside, whatever the
         caller's ``no_grad``."""
-        meta_params = {n: p if p.requires_grad else new_leaf(p.data) for n, p in check_params(meta_params).items()}
-        with grad_mode(True):
-            loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query)
-        params = list(meta_params.values())
-        grads = grad(loss, params, allow_unused=True)
-        return float(loss.item()), dict(zip(meta_params, zeros_for_none(grads, params)))
+        return value_and_meta_grad(
+            lambda theta: self.meta_loss(theta, x_support, y_support, x_query, y_query), meta_params
+        )

@@ -35,7 +35,7 @@ import numpy
 
 from .. import ops
 from .._checks import integer, real
-from ..engine import Tensor, TensorLike, grad, grad_mode, is_grad_enabled, new_leaf, wrap_array
+from ..engine import Tensor, TensorLike, grad, grad_mode, is_grad_enabled, new_leaf, wrap_array, zeros_for_none
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Params, TensorLike, TensorLike], Tensor]
@@ -186,3 +186,16 @@ def meta_parameters(params: Params) -> Params:
     """Meta-parameters from a model's parameters: each copied into a fresh leaf that requires grad
     (the caller's arrays are never shared with them)."""
     return {n: new_leaf(p.data.copy()) for n, p in check_params(params).items()}
+
+
+def value_and_meta_grad(meta_loss: Callable[[Params], Tensor], meta_params: Params) -> tuple[float, Params]:
+    """(meta-loss value, its gradient for every meta-parameter) of ``meta_loss(meta_params)``, a
+    scalar Tensor. Recording is on inside, whatever the caller's ``no_grad``, and a meta-parameter
+    that does not require grad (a plain copy of θ) is differentiated all the same; one that the loss
+    does not use gets a zero gradient."""
+    meta_params = {n: p if p.requires_grad else new_leaf(p.data) for n, p in check_params(meta_params).items()}
+    with grad_mode(True):
+        loss = meta_loss(meta_params)
+    params = list(meta_params.values())
+    grads = grad(loss, params, allow_unused=True)
+    return float(loss.item()), dict(zip(meta_params, zeros_for_none(grads, params)))

@@ -79,7 +79,7 @@ from typing import Literal
 from .. import ops
 from .._checks import integer, real
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, grad, grad_mode, new_leaf, zeros_for_none
+from ..engine import Tensor, TensorLike, new_leaf
 from .inner_loop import (
     LossFn,
     Mode,
@@ -94,6 +94,7 @@ from .inner_loop import (
     inner_sgd,
     meta_parameters,
     task_losses,
+    value_and_meta_grad,
 )
 
 LearnedStepSizes = Literal["per_parameter", "per_layer_per_step"]
@@ -204,12 +205,10 @@ class MAML:
         (``first_order_until``) needs it, and it is checked but changes nothing otherwise.
         Recording is on inside, whatever the caller's ``no_grad``, and a meta-parameter that does not
         require grad (a plain copy of θ) is differentiated all the same: a meta-gradient needs its graph."""
-        meta_params = {n: p if p.requires_grad else new_leaf(p.data) for n, p in check_params(meta_params).items()}
-        with grad_mode(True):
-            loss = self.meta_loss(meta_params, x_support, y_support, x_query, y_query, iteration=iteration)
-        params = list(meta_params.values())
-        grads = grad(loss, params, allow_unused=True)
-        return float(loss.item()), dict(zip(meta_params, zeros_for_none(grads, params)))
+        return value_and_meta_grad(
+            lambda theta: self.meta_loss(theta, x_support, y_support, x_query, y_query, iteration=iteration),
+            meta_params,
+        )
 
     def meta_loss(
         self,
