@@ -1,21 +1,15 @@
-# ruff: noqa: E731
 # %% [markdown]
 # # 01 — An engine you can read in ten minutes
 #
-# MAML differentiates *through* gradient steps, so we need an engine whose gradients can be differentiated
-# again. This file builds one from scratch (about 100 lines, the same design as tinymeta) and checks it
-# against tinymeta to first and second order. Four ideas:
-#
-# 1. A `Variable` holds a NumPy array and remembers the `Function` that made it (its `creator`).
-# 2. A `Function` has `forward` on raw arrays and `backward` written **with this engine's own ops** on
-#    Variables. That one rule is everything: run `backward` while recording, and the gradient is itself a
-#    graph built from differentiable ops, so it can be differentiated again. Gradients of any order, Hessian-
-#    vector products and exact MAML come for free. (micrograd's backward works on floats: no second order.)
-# 3. `grad` walks the graph backwards in topological order, iteratively (no recursion limit for deep
-#    graphs such as long inner loops), by counting each Function's consumers (Kahn's algorithm).
-# 4. `grad(output, inputs, create_graph=False)` switches recording **off** while it runs the backwards:
-#    the result is a constant, cheap and first-order only. With `create_graph=True` the backward pass is
-#    recorded, and `grad` of that gradient gives second derivatives.
+# MAML differentiates *through* gradient steps, so it needs an engine whose gradients can be differentiated
+# again. This file builds one from scratch (under 100 lines of code, the same design as tinymeta) and checks
+# it against tinymeta to first and second order. A `Variable` holds a NumPy array and remembers the
+# `Function` that made it (its `creator`). A `Function` has `forward` on raw arrays and `backward` written
+# **with this engine's own ops** on Variables. That one rule is everything: run `backward` while recording,
+# and the gradient is itself a graph of differentiable ops, so it can be differentiated again: gradients of
+# any order, Hessian-vector products and exact MAML come for free (micrograd's backward works on floats: no
+# second order). `grad(..., create_graph=False)` switches recording **off** while it runs the backwards: the
+# result is a constant, cheap and first-order only. With `create_graph=True` the backward pass is recorded.
 
 # %%
 import numpy as np
@@ -28,28 +22,30 @@ RECORDING = [True]  # whether Functions record the graph; grad() sets it to crea
 class Variable:
     def __init__(self, data, creator=None):
         self.data, self.creator = np.asarray(data, dtype=np.float64), creator
+        self.shape = self.data.shape
 
-    shape = property(lambda self: self.data.shape)
-    __add__ = __radd__ = lambda self, other: Add()(self, other)
-    __mul__ = __rmul__ = lambda self, other: Mul()(self, other)
-    __neg__ = lambda self: self * -1.0
-    __sub__ = lambda self, other: self + (-as_variable(other))
-    __rsub__ = lambda self, other: as_variable(other) + (-self)
+    def __add__(self, other):
+        return Add()(self, other)
 
+    def __mul__(self, other):
+        return Mul()(self, other)
 
-def as_variable(x):
-    return x if isinstance(x, Variable) else Variable(x)
+    def __neg__(self):
+        return self * -1.0
 
 
 class Function:
     def __call__(self, *inputs):
-        inputs = [as_variable(x) for x in inputs]
+        inputs = [x if isinstance(x, Variable) else Variable(x) for x in inputs]
         out = Variable(self.forward(*[x.data for x in inputs]))
         if RECORDING[0]:  # remember the graph: out -> this Function -> its inputs
             self.inputs, self.output, out.creator = inputs, out, self  # (tinymeta holds `output` weakly)
         return out
 
 
+# %%
+# The ops. Each `backward` multiplies the incoming gradient `gy` by the op's derivative **with Variables and
+# the engine's own ops**: while recording, those products become nodes of the graph too.
 class Add(Function):
     forward = staticmethod(np.add)
 
@@ -61,46 +57,63 @@ class Add(Function):
 class Mul(Function):
     forward = staticmethod(np.multiply)
 
-    def backward(self, gy):  # products of Variables: recorded when create_graph=True
+    def backward(self, gy):
         a, b = self.inputs
         return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
 
 
-class Exp(Function):  # d exp(x) = exp(x) dx: reuse the output
-    forward, backward = staticmethod(np.exp), lambda self, gy: gy * self.output
+class Exp(Function):
+    forward = staticmethod(np.exp)
+
+    def backward(self, gy):  # d exp(x) = exp(x) dx: reuse the output
+        return gy * self.output
 
 
 class Sin(Function):
-    forward, backward = staticmethod(np.sin), lambda self, gy: gy * Cos()(self.inputs[0])
+    forward = staticmethod(np.sin)
+
+    def backward(self, gy):  # Sin's backward uses Cos, whose backward uses Sin: derivatives of any order
+        return gy * Cos()(self.inputs[0])
 
 
 class Cos(Function):
-    forward, backward = staticmethod(np.cos), lambda self, gy: -(gy * Sin()(self.inputs[0]))
+    forward = staticmethod(np.cos)
 
-
-class Tanh(Function):  # d tanh(x) = (1 - tanh(x)²) dx
-    forward, backward = staticmethod(np.tanh), lambda self, gy: gy * (1 - self.output * self.output)
+    def backward(self, gy):
+        return -(gy * Sin()(self.inputs[0]))
 
 
 class SumTo(Function):  # sum over the broadcast axes down to `shape`; shape () sums everything
-    __init__ = lambda self, shape: setattr(self, "shape", shape)
-    backward = lambda self, gy: BroadcastTo(self.inputs[0].shape)(gy)  # the pair: each is the other's backward
+    def __init__(self, shape):
+        self.shape = shape
 
     def forward(self, x):
         lead = x.ndim - len(self.shape)
         axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(self.shape) if n == 1)
         return x.sum(axis=axes, keepdims=True).reshape(self.shape)
 
+    def backward(self, gy):  # SumTo and BroadcastTo: each is the other's backward
+        return BroadcastTo(self.inputs[0].shape)(gy)
+
 
 class BroadcastTo(SumTo):
-    forward = lambda self, x: np.broadcast_to(x, self.shape).copy()
-    backward = lambda self, gy: sum_to(gy, self.inputs[0].shape)
+    def forward(self, x):
+        return np.broadcast_to(x, self.shape).copy()
+
+    def backward(self, gy):
+        return sum_to(gy, self.inputs[0].shape)
 
 
 def sum_to(x, shape):
     return x if x.shape == shape else SumTo(shape)(x)
 
 
+mini = dict(sum=lambda x: sum_to(x, ()), exp=lambda x: Exp()(x), sin=lambda x: Sin()(x))
+
+
+# %%
+# The backward walk: in topological order, iteratively (no recursion limit for deep graphs such as long
+# inner loops), by counting each Function's consumers (Kahn's algorithm).
 def topological_order(y):
     """Every Function y depends on, each after all the Functions that consume its output."""
     consumers, todo = {y.creator: 0}, [y.creator]
@@ -131,8 +144,6 @@ def grad(output, inputs, create_graph=False):
     return [grads[id(x)] for x in inputs]
 
 
-mini = dict(sum=lambda x: sum_to(x, ()), exp=lambda x: Exp()(x), sin=lambda x: Sin()(x), tanh=lambda x: Tanh()(x))
-
 # %% [markdown]
 # ## Checked against tinymeta (and against finite differences)
 # The same functions, written once for either engine (`e` holds the mini engine's ops or tinymeta's), give
@@ -143,11 +154,11 @@ mini = dict(sum=lambda x: sum_to(x, ()), exp=lambda x: Exp()(x), sin=lambda x: S
 
 # %%
 functions = {
-    "sum(tanh(x)*x*x)": lambda e, x: e["sum"](e["tanh"](x) * x * x),
+    "sum(exp(x)*x*x)": lambda e, x: e["sum"](e["exp"](x) * x * x),
     "sum(exp(sin(x))*x)": lambda e, x: e["sum"](e["exp"](e["sin"](x)) * x),
-    "sum(sin(2x)+3tanh(x))": lambda e, x: e["sum"](e["sin"](x * 2.0) + e["tanh"](x) * 3.0),
+    "sum(sin(2x)+3exp(x))": lambda e, x: e["sum"](e["sin"](x * 2.0) + e["exp"](x) * 3.0),
 }
-tinymeta_ops = dict(sum=tm.sum, exp=tm.exp, sin=tm.sin, tanh=tm.tanh)
+tinymeta_ops = dict(sum=tm.sum, exp=tm.exp, sin=tm.sin)
 rng = np.random.default_rng(0)
 x0, v, eps = rng.standard_normal(6), rng.standard_normal(6), 1e-5
 for name, f in functions.items():
@@ -169,12 +180,12 @@ for name, f in functions.items():
 
 # %% [markdown]
 # ## What `create_graph` changes
-# Without it, the backward pass is not recorded: the gradient is a constant (no `creator`), the fast path
-# for ordinary training. With it, the gradient has a graph of its own, built from the same ops:
+# Without it the backward pass is not recorded: the gradient is a constant (no `creator`), the fast path for
+# ordinary training. With it the gradient has a graph of its own, built from the same ops:
 
 # %%
 x = Variable(x0)
-y = functions["sum(tanh(x)*x*x)"](mini, x)
+y = functions["sum(exp(x)*x*x)"](mini, x)
 (g_const,), (g_graph,) = grad(y, [x]), grad(y, [x], create_graph=True)
 print(f"f's graph: {len(topological_order(y))} ops; its gradient's graph: without create_graph", end=" ")
 print(f"{'none' if g_const.creator is None else 'some'}, with create_graph {len(topological_order(g_graph))} ops")
@@ -182,8 +193,6 @@ assert g_const.creator is None and len(topological_order(g_graph)) > len(topolog
 
 # %% [markdown]
 # ## What tinymeta adds on top of the same design
-# `requires_grad` and **pruning** (a backward walks only the ops between the outputs and the requested
-# inputs: in MAML's inner loop, step s does not walk back through the steps before it), outputs held
-# weakly (no reference cycles), several outputs with `grad_outputs`, dtypes (float32 stays float32; every
-# gradient has its input's dtype), CuPy arrays on a GPU through one backend module, many more ops, each checked
-# against finite differences, and the transforms `vjp`, `jvp`, `hvp`, `jacobian`, `hessian`.
+# `requires_grad` and **pruning** (a backward walks only the ops between the outputs and the requested inputs),
+# outputs held weakly (no reference cycles), `grad_outputs`, dtypes, CuPy arrays on a GPU, many more ops (each
+# checked against finite differences), and `vjp`, `jvp`, `hvp`, `jacobian`, `hessian`.

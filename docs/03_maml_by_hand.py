@@ -53,7 +53,7 @@ def closed_form(i):  # (meta-gradient, query loss) of task i after two steps, in
     for _ in range(2):
         phi = phi - alpha * (A[i] @ phi - b[i])
     step = eye - alpha * A[i]
-    return step @ step @ (C[i] @ phi - d[i]), 0.5 * phi @ C[i] @ phi - d[i] @ phi
+    return step @ step @ (C[i] @ phi - d[i]), 0.5 * phi @ C[i] @ phi - d[i] @ phi, phi
 
 
 # %% [markdown]
@@ -134,10 +134,16 @@ assert abs(after["MAML"] - 2.56) <= 1e-12 and abs(after["FOMAML"] - 5.76) <= 1e-
 #
 # ## Question 3: is the loss that updates θ a similarity between vectors?
 # No. The meta-loss is each task's **own task loss** (here L'_i; MSE or cross-entropy in practice) of its
-# adapted parameters φ_i on its **query set**, averaged over the batch. Nothing compares φ_i with θ or one
-# gradient with another. Below, the value MAML returns equals the mean of the 4 query losses computed by
-# hand from the closed-form φ_i (assert ≤ 1e-12), and one outer step θ ← θ − β·(batch meta-gradient),
-# β = 0.1, lowers that mean (asserted).
+# adapted parameters φ_i on its **query set**, averaged over the batch: it compares φ_i's predictions with
+# the query labels. Below, the value MAML returns equals the mean of the 4 query losses computed by hand from
+# the closed-form φ_i (assert ≤ 1e-12), and one outer step θ ← θ − β·(batch meta-gradient), β = 0.1, lowers
+# that mean (asserted).
+#
+# On a quadratic the query loss happens to be a squared distance: L'_i(φ) = ½(φ − φ*_i)ᵀC_i(φ − φ*_i) minus
+# a constant, with φ*_i = C_i⁻¹d_i the task's query optimum (checked below, ≤ 1e-12). But the distance is
+# weighted by the task's own curvature C_i, which a similarity between vectors such as |φ_i − φ*_i|² is not,
+# and file 05 shows that the two objectives pick different θ. For a network's loss there is not even a single
+# optimum to measure a distance from.
 
 # %%
 loss, batch = maml.meta_grad(maml.init({"theta": tm.tensor(theta0)}), A, b, C, d)
@@ -153,6 +159,12 @@ print(f"query losses L'_i(φ_i) by hand {np.round(query_losses, 6)}, mean {np.me
 print(f"| MAML's meta-loss {loss:.12f}")
 assert np.abs(batch - mean_single).max() <= 1e-12 and np.abs(batch - mean_closed).max() <= 1e-12
 assert abs(loss - np.mean(query_losses)) <= 1e-12
+optimum = np.linalg.solve(C, d[..., None])[..., 0]  # each task's query optimum φ*_i = C_i⁻¹ d_i
+gap = [closed_form(i)[2] - optimum[i] for i in range(T)]
+as_distance = [0.5 * g @ C[i] @ g - 0.5 * optimum[i] @ C[i] @ optimum[i] for i, g in enumerate(gap)]
+distance_err = np.abs(np.subtract(as_distance, query_losses)).max()
+print(f"L'_i(φ_i) against ½(φ_i − φ*_i)ᵀC_i(φ_i − φ*_i) − ½φ*_iᵀC_iφ*_i: max difference {distance_err:.1e}")
+assert distance_err <= 1e-12
 theta_next = theta0 - 0.1 * batch
 loss_next = maml.meta_grad(maml.init({"theta": tm.tensor(theta_next)}), A, b, C, d)[0]
 print(f"one outer step per batch: θ {theta0} -> {theta_next}, meta-loss {loss:.6f} -> {loss_next:.6f}")

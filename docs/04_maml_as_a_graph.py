@@ -112,7 +112,7 @@ def query_graph(name, steps):
     return viz.graph_stats(seen[-1], constants=False)
 
 
-def peak_mb(name, steps):  # peak memory allocated during one meta-gradient, in MB
+def peak_mb(name, steps):  # peak memory allocated during one meta-gradient, in MB (2**20 bytes)
     algo = make(name, steps, sinusoid_loss)
     theta = algo.init(net.init(seed=0))
     gc.collect()
@@ -120,7 +120,7 @@ def peak_mb(name, steps):  # peak memory allocated during one meta-gradient, in 
     algo.meta_grad(theta, xs, ys, xq, yq)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return peak / 1e6
+    return peak / 2**20
 
 
 S, names = (1, 2, 5, 10), ("maml", "fomaml", "imaml")

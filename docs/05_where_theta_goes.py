@@ -1,6 +1,5 @@
-# ruff: noqa: E402
 # %% [markdown]
-# # 5. Where θ goes (the notes' question 1)
+# # 05 — Where θ goes (the notes' questions 1 and 3)
 #
 # *"Is φ the result of optimising θ on the task's training set, and what is θ's direction of movement?"*
 #
@@ -11,7 +10,8 @@
 #
 # We train four algorithms from the same start and compare where θ ends:
 # joint training (α = 0: minimise Σ_i L_i(θ)), MAML (minimise Σ_i L_i(φ_i), φ_i = θ − α∇L_i(θ)),
-# first-order MAML and Reptile (5 inner steps). On quadratics each endpoint has a closed form.
+# first-order MAML and Reptile (5 inner steps), and a fifth objective that question 3 asks about (below).
+# On quadratics each endpoint has a closed form.
 
 # %%
 import _figures
@@ -46,6 +46,13 @@ def fixed_point(W):  # θ solving Σ_i W_i (θ − c_i) = 0
 # The closed forms (set each update's mean direction to zero):
 # joint Σ A_i(θ − c_i) = 0; MAML's gradient is ∇_θ L_i(φ_i) = B_i A_i B_i (θ − c_i); first-order MAML uses
 # ∇L_i(φ_i) = A_i B_i (θ − c_i) alone; Reptile moves θ toward φ̃_i = θ − (I − B_i^k)(θ − c_i).
+#
+# **Question 3: is the meta-loss a similarity between vectors?** Here it looks like one: L_i(φ) =
+# ½(φ − c_i)ᵀA_i(φ − c_i) is a squared distance from φ_i to the task's optimum c_i, but weighted by the
+# task's own curvature A_i: a miss along a steep direction costs more than along a flat one. A plain
+# similarity, Σ_i ½|φ_i − c_i|² with the same adapted φ_i, weights every direction alike; its gradient is
+# B_i B_i (θ − c_i). It is MAML with another query set (inputs I, targets c_i), so the same code trains it.
+#
 # Each is trained with tinymeta's own algorithm and plain gradient descent (step 1/L, L the largest
 # eigenvalue of the averaged linear map), then compared with its closed form.
 
@@ -55,7 +62,9 @@ algorithms = {
     "MAML": (meta.MAML(loss_fn, inner_lr=alpha), B @ A @ B),
     "first-order MAML": (meta.MAML(loss_fn, inner_lr=alpha, first_order=True), A @ B),
     "Reptile (5 steps)": (meta.Reptile(loss_fn, inner_lr=alpha, inner_steps=k), eye - Bk),
+    "similarity |φ−c|²": (meta.MAML(loss_fn, inner_lr=alpha), B @ B),
 }
+query = {name: (xs, ys) for name in algorithms} | {"similarity |φ−c|²": (np.broadcast_to(eye, (T, 2, 2)), c)}
 
 
 def losses(theta):  # each L_i(θ) before adaptation, and each L_i(φ_i) after one step of α
@@ -71,7 +80,7 @@ for name, (algo, W) in algorithms.items():
     opt = nn.SGD(lr=1.0 / np.linalg.eigvals(W.mean(0)).real.max())
     state = opt.init(params)
     for _ in range(300):
-        _, grads = algo.meta_grad(params, xs, ys, xs, ys)
+        _, grads = algo.meta_grad(params, xs, ys, *query[name])
         params, state = opt.step(params, grads, state)
     theta = params["theta"].numpy()
     err = np.abs(theta - fixed_point(W)).max()
@@ -80,19 +89,31 @@ for name, (algo, W) in algorithms.items():
     print(f"{name:<18} {np.array2string(theta, precision=4):>20} {err:18.1e} {pre.mean():10.4f} {post.mean():10.4f}")
     assert err <= 1e-6, (name, err)
 
-pre = {n: v[1] for n, v in ends.items()}
+pre = {n: v[1] for n, v in ends.items() if n != "similarity |φ−c|²"}  # the four algorithms
 post = {n: v[2] for n, v in ends.items()}
 assert min(post, key=post.get) == "MAML" and min(pre, key=pre.get) == "joint (α=0)"
 assert max(pre, key=pre.get) == "MAML"
+theta_sim, theta_maml = ends["similarity |φ−c|²"][0], ends["MAML"][0]
+gap = np.linalg.norm(theta_sim - theta_maml)
+print(f"question 3: θ minimising the similarity {np.round(theta_sim, 2)}, MAML's {np.round(theta_maml, 2)}:", end=" ")
+print(f"{gap:.2f} apart; mean L_i(φ_i) {post['similarity |φ−c|²']:.4f} against MAML's {post['MAML']:.4f}")
+assert gap > 0.5 and post["similarity |φ−c|²"] > post["MAML"] + 0.05
 for name in ("joint (α=0)", "MAML"):
     print(f"per-task L_i(φ_i) from the {name} θ: {np.round(ends[name][3], 4)}")
 assert ends["MAML"][3].max() < ends["joint (α=0)"][3].max() and (ends["MAML"][3] > ends["joint (α=0)"][3]).sum() == 2
 
 # %% [markdown]
-# MAML's θ is the worst of the four *before* adaptation and the best *after* one step: it is not where the
-# tasks are good, it is where one step goes well for them. Joint training is the opposite. MAML minimises
-# the *sum*: its worst task after the step is far better than joint training's (1.06 against 3.93), and it
-# pays for that on the two easiest tasks, which end worse than from the joint θ (0.86, 0.54 against 0.54, 0.14).
+# MAML's θ is the worst of the four algorithms' *before* adaptation and the best *after* one step: it is not
+# where the tasks are good, it is where one step goes well for them. Joint training is the opposite. MAML
+# minimises the *sum*: its worst task after the step is far better than joint training's (1.06 against 3.93),
+# and it pays for that on the two easiest tasks, which end worse than from the joint θ (0.86, 0.54 against
+# 0.54, 0.14).
+#
+# So the answer to question 3 is no, even where the loss is a distance. The plain similarity's θ is far from
+# MAML's, and its adapted parameters do worse on the tasks' own losses: it scores φ_i by the wrong metric,
+# blind to A_i. Beyond quadratics the meta-loss is not a function of a distance to anything: a network's
+# query loss (MSE, cross-entropy) has no single optimum c_i to measure from (permuting hidden units alone
+# gives many) and is defined only through the query data, by comparing predictions with labels.
 #
 # **φ_i is θ after a gradient step on task i's training (support) loss**: φ_i = θ − α∇L_i(θ) (with S inner
 # steps, θ after S such steps). Not an optimisation to convergence, and not on the query set: the query
@@ -128,7 +149,7 @@ print("eigenvalues of Σ B_iA_iB_i:", np.linalg.eigvalsh((B @ A @ B).sum(0)))
 assert np.linalg.eigvalsh((B @ A @ B).sum(0)).min() > 0
 
 # %% [markdown]
-# The picture: each task's valley (one colour each, its centre a cross), the four endpoints, and the
+# The picture: each task's valley (one colour each, its centre a cross), the five endpoints, and the
 # step θ → φ_i of each task from MAML's θ (solid) and from the joint θ (dotted).
 
 # %%
@@ -142,7 +163,7 @@ if plt is not None:
         d = grid - c[i]
         ax.contour(g1, g2, 0.5 * np.einsum("...i,ij,...j->...", d, A[i], d), [0.25, 1, 2.5], colors=colours[i])
         ax.plot(*c[i], "x", color=colours[i], ms=9, mew=2)
-    for name, marker in zip(ends, "sD^v"):
+    for name, marker in zip(ends, "sD^vP"):
         ax.plot(*ends[name][0], marker, color="k", ms=8, label=f"{name}: post-adapt {ends[name][2]:.3f}")
     for name, style in (("MAML", "-"), ("joint (α=0)", ":")):
         theta = ends[name][0]

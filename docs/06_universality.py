@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 6. Universality (the notes' questions 4 and 5)
+# # 06 — Universality (the notes' questions 4 and 5)
 #
 # Finn & Levine (ICLR 2018, "Meta-Learning and Universality") ask whether learning only an initial θ and
 # then running plain gradient descent costs expressive power compared with a black-box meta-learner (a
@@ -13,14 +13,16 @@
 # 3. the support datapoints are unique (no x appears twice with different labels).
 #
 # **"Inductive bias without losing expressive power"** (question 4): nothing is lost (the theorem), and
-# something is gained: the adaptation *is* gradient descent on the new task's loss, whatever θ is. So it
-# keeps improving with more steps or more data, even on tasks unlike the training tasks, where a
-# black-box learner's output is whatever its weights happen to compute. The paper reports both: MAML
-# extrapolated better than black-box learners to out-of-distribution tasks, and kept improving with steps.
+# something is gained: the adaptation *is* gradient descent on the new task's loss, whatever θ is. So on
+# any new task, however unlike the training tasks, more steps keep lowering its support loss (the last
+# section) and more points keep informing it, where a black-box learner's output is whatever its weights
+# happen to compute. The paper reports both: MAML
+# extrapolated better than black-box learners to out-of-distribution tasks, and kept improving with steps
+# (file 09 measures both against a conditional neural process).
 #
 # This file illustrates conditions 1-3 on tiny examples. It is not the proof (which builds a specific deep
-# network); it shows *why* each condition is needed: the step φ = θ − α∇L is the only channel through
-# which the support labels reach φ.
+# network); it shows *why* each condition is needed: the step φ = θ − α∇L is the only way the support
+# labels reach φ.
 
 # %%
 import numpy as np
@@ -56,7 +58,9 @@ assert hits == N and onehot_err <= 1e-12
 # ## A gradient that loses it
 # **L1**, ℓ = |ŷ − y|, has gradient sign(ŷ − y): only the *side* of y survives. **A hinge** (here the
 # ε-insensitive hinge of support-vector regression, ℓ = max(0, |ŷ − y| − ε)) has gradient exactly 0 for
-# every label inside its margin. Different labels, identical gradients:
+# every label inside its margin. Different labels, identical gradients. (The two-class hinge max(0, 1 − yŷ)
+# with y = ±1 still tells its two labels apart: at each ŷ tried, the gradients for y = 1 and y = −1 differ.
+# What a margin hides is *which* label, among all the labels that fall inside it.)
 
 
 # %%
@@ -72,11 +76,12 @@ g_hinge = [grad_at(hinge, 0.5, y) + 0.0 for y in (0.0, 0.3, 0.9, 1.4)]  # + 0.0 
 print(f"L1 at ŷ = 0: gradient {g_l1[0]} for y = 1 and {g_l1[1]} for y = 5")
 print(f"hinge (ε = 1) at ŷ = 0.5: gradients {g_hinge} for y = 0, 0.3, 0.9, 1.4")
 assert g_l1[0] == g_l1[1] == -1.0 and set(g_hinge) == {0.0}
+two_class = lambda yh, y: tm.relu(1.0 - yh * y)  # noqa: E731
+pairs = [(grad_at(two_class, yh, 1.0) + 0.0, grad_at(two_class, yh, -1.0) + 0.0) for yh in (-2.0, 0.0, 0.5, 2.0)]
+print(f"two-class hinge at ŷ = −2, 0, 0.5, 2: gradients (y = 1, y = −1) {pairs}")
+assert all(g_pos != g_neg for g_pos, g_neg in pairs)
 
 # %% [markdown]
-# (The two-class hinge max(0, 1 − yŷ) with y = ±1 still tells its two labels apart, gradient 0 or −y;
-# what a margin hides is *which* label, among all the labels that fall inside it.)
-#
 # ## One inner step writes the label into φ
 # A linear model ŷ = θᵀx, one support point (x, y), MSE. One step:
 # φ − θ = −α · 2(θᵀx − y) x, linear in y with a non-zero slope (α ≠ 0, x ≠ 0): so y = θᵀx + (φ − θ)ᵀx / (2α|x|²).
@@ -119,22 +124,36 @@ phi_1, phi_5 = (maml_l1.adapt(maml_l1.init(theta0), x1, [[v]])["w"].numpy() for 
 assert np.array_equal(phi_1, phi_5)
 
 # %% [markdown]
-# ## Conditions 1 and 3 in one line each
-# With α = 0, φ = θ whatever the labels. With two support points at the *same* x, the step sees only
-# the sum of their errors: labels (1, 5) and (2, 4) give the same φ. At two *distinct* (independent)
-# inputs, the step is an invertible map of (y₁, y₂), and both labels come back.
+# ## Conditions 1 and 3: how many labels reach φ
+# With MSE, φ is an affine function of the support labels: one step gives dφ/dy_k = (2α/K)·x_k. So φ can
+# hold as many labels as that Jacobian's rank, and the two conditions are what keep it full. With α = 0 it
+# is zero. With two support points at the same x its two columns coincide: the step sees only the sum of
+# their errors, so labels (1, 5) and (2, 4) give the same φ. Below, dφ/dy by `tm.jacobian` through
+# `MAML.adapt` for K = 2 points, checked against (2α/K)·x_k (≤ 1e-15), and its rank; then, at two distinct
+# inputs, both labels read back from φ.
 
 # %%
 same_x, two_x = np.array([[[1.0, 2.0, 0.0]] * 2]), np.array([[[1.0, 2.0, 0.0], [0.0, 1.0, 1.0]]])
-frozen = meta.MAML(linear_mse, inner_lr=0.0).adapt(maml.init(theta), x, y)["w"].numpy()
-print("α = 0: max |φ − θ| =", np.abs(frozen - w).max())
+cases = {"α = 0.1, distinct x": (maml, two_x, 2), "α = 0.1, same x": (maml, same_x, 1)}
+cases["α = 0, distinct x"] = (meta.MAML(linear_mse, inner_lr=0.0), two_x, 0)
+
+
+def adapted_w(learner, inputs, labels):  # φ as a function of the K = 2 support labels
+    return learner.adapt(learner.init(theta), inputs, tm.reshape(labels, (1, 2)))["w"][0]
+
+
+for name, (learner, inputs, expected_rank) in cases.items():
+    jac = tm.jacobian(lambda labels: adapted_w(learner, inputs, labels), tm.tensor([1.0, 5.0])).numpy()
+    err = np.abs(jac - 2 * learner.inner_lr / 2 * inputs[0].T).max()  # against (2α/K)·x_k, K = 2
+    rank = np.linalg.matrix_rank(jac, tol=1e-10)
+    print(f"{name:20s} dφ/dy = {(np.round(jac, 3) + 0.0).tolist()}, |dφ/dy − (2α/K)x| = {err:.1e}, rank {rank}")
+    assert err <= 1e-15 and rank == expected_rank
 phis = [maml.adapt(maml.init(theta), same_x, [pair])["w"].numpy() for pair in ([1.0, 5.0], [2.0, 4.0])]
 print(f"same x, labels (1, 5) and (2, 4): |φ difference| = {np.abs(phis[0] - phis[1]).max():.1e}")
-assert np.abs(frozen - w).max() == 0.0 and np.abs(phis[0] - phis[1]).max() <= 1e-12
 step = maml.adapt(maml.init(theta), two_x, [[1.0, 5.0]])["w"].numpy()[0] - w  # = −α Σ_k (θᵀx_k − y_k) x_k
 coef = np.linalg.lstsq(two_x[0].T, -step / alpha, rcond=None)[0]  # = (θᵀx_k − y_k) for k = 1, 2
 print("distinct x, labels read back:", two_x[0] @ w - coef)
-assert np.abs(two_x[0] @ w - coef - [1.0, 5.0]).max() <= 1e-12
+assert np.abs(phis[0] - phis[1]).max() <= 1e-12 and np.abs(two_x[0] @ w - coef - [1.0, 5.0]).max() <= 1e-12
 
 # %% [markdown]
 # ## Still gradient descent
