@@ -418,7 +418,7 @@ def check_start(path: Path, template: dict[str, tm.Tensor], info: dict, args: An
 
 def meta_train(
     name: str,
-    step: Callable[[dict[str, tm.Tensor], np.random.Generator], tuple[float, dict[str, tm.Tensor]]],
+    step: Callable[[dict[str, tm.Tensor], np.random.Generator, int], tuple[float, dict[str, tm.Tensor]]],
     theta: dict[str, tm.Tensor],
     path: Path,
     info: dict,
@@ -432,7 +432,8 @@ def meta_train(
     """The outer loop every demo shares: Adam on ``step``'s gradients up to ``args.iterations``
     (clipped to a joint norm of ``args.clip_grad_norm`` when that is set).
 
-    ``step(theta, rng)`` samples a meta-batch with ``rng`` and returns (loss, gradients). Every
+    ``step(theta, rng, iteration)`` samples a meta-batch with ``rng`` and returns (loss, gradients) for
+    outer ``iteration`` (0-based; MAML++'s derivative-order annealing depends on it). Every
     ``args.checkpoint_every`` iterations ``callback(iteration, theta, running_loss)`` runs (it may
     return text for the progress bar), then a checkpoint is written atomically with ``history`` (a
     JSON-able dict the callback may fill, such as a validation curve). With ``args.resume`` the run
@@ -480,15 +481,15 @@ def meta_train(
         if cost is not None and cost["peak_mb"] is None and not on_gpu:  # tracemalloc cannot see device memory
             # one meta-iteration on a batch of its own, discarded
             probe = np.random.default_rng(2**32 + 1)  # not the run's data stream
-            adam.step(theta, step(theta, probe)[1], state)  # once untraced: first-call allocations are not its cost
-            cost["peak_mb"] = peak_memory_mb(lambda: adam.step(theta, step(theta, probe)[1], state))
+            adam.step(theta, step(theta, probe, start)[1], state)  # once untraced: first calls' allocations
+            cost["peak_mb"] = peak_memory_mb(lambda: adam.step(theta, step(theta, probe, start)[1], state))
     bar = progress(range(start, args.iterations), args.iterations, start, name, not args.no_progress)
     note, it = "", start
     try:
         for it in bar:
             began = time.perf_counter()
             with np.errstate(all="ignore"):  # overflow is caught here, in one line, not warned about per op
-                loss, grads = step(theta, rng)
+                loss, grads = step(theta, rng, it)
                 norm = math.sqrt(
                     sum(float(np.square(backend.to_numpy(g.data), dtype=np.float64).sum()) for g in grads.values())
                 )

@@ -431,16 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"before meta-training: test accuracy {100 * acc:.1f} ± {100 * history['untrained_test_ci95']:.1f}%")
         curves = history.setdefault("curves", [])
 
-        # The outer iteration, for --first-order-until: meta_train calls step once per iteration from
-        # `first` (the checkpoint's, when resuming) with its data stream's generator; a batch drawn from
-        # another generator (a probe of the cost) is counted apart, so it never shifts the schedule.
-        first = (common.checkpoint_iteration(path) or 0) if args.resume and path.is_file() else 0
-        counter: dict[str, Any] = {"rng": None, "next": first}
-
-        def step(theta: nn.Params, rng: np.random.Generator) -> tuple[float, nn.Params]:
-            if counter["rng"] is not rng:
-                counter.update(rng=rng, next=first)
-            iteration, counter["next"] = counter["next"], counter["next"] + 1
+        def step(theta: nn.Params, rng: np.random.Generator, iteration: int) -> tuple[float, nn.Params]:
             annealing = {"iteration": iteration} if args.first_order_until is not None else {}
             xs, ys, xq, yq = data["train"].episodes(rng, args.meta_batch, args.ways, args.shots, args.queries)
             return algorithm.meta_grad(theta, xs.astype(args.dtype), ys, xq.astype(args.dtype), yq, **annealing)

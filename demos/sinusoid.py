@@ -141,7 +141,7 @@ def train(algo: str, args: argparse.Namespace) -> tuple[nn.Params, Any, Any, int
     memory of one (kept in the checkpoint); returns θ, the algorithm, the model, iterations done."""
     model, algorithm, theta, info, path = training_setup(algo, args)
 
-    def step(theta: nn.Params, rng: np.random.Generator) -> tuple[float, nn.Params]:
+    def step(theta: nn.Params, rng: np.random.Generator, iteration: int) -> tuple[float, nn.Params]:
         batch = sample_batch(rng, args.meta_batch, args.k, args.dtype)
         if algo == "pretrained":
             return pretrained_grad(model, theta, batch)

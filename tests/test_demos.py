@@ -456,7 +456,7 @@ def test_a_divergence_names_its_likely_cause_and_only_a_checkpoint_that_exists(t
     def training(tmp, diverge_at, blow_up=False, inner="--inner-lr (now 0.01)"):
         calls = []
 
-        def step(theta, rng):
+        def step(theta, rng, iteration):
             calls.append(1)
             return (float("nan") if len(calls) > diverge_at else 1.0), {"w": tm.tensor(np.ones(2))}
 
@@ -497,7 +497,7 @@ def test_ctrl_c_in_training_says_which_checkpoint_to_resume_from(tmp_path):
     from demos.common import Interrupted
 
     def interrupted_at(k):
-        def step(theta, rng):
+        def step(theta, rng, iteration):
             step.calls += 1
             if step.calls > k:
                 raise KeyboardInterrupt
@@ -778,7 +778,7 @@ def test_a_recorded_cost_says_its_device_and_gpu_runs_record_no_host_peak(tmp_pa
     from demos import common
     from tinymeta import backend
 
-    def step(theta, rng):
+    def step(theta, rng, iteration):
         return float(rng.normal() ** 2), {"w": tm.tensor(np.full(2, 0.1))}
 
     _fake_training(tmp_path, step, iterations=common.COST_WARMUP + 2)  # measures no cost
