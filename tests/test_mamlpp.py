@@ -166,8 +166,8 @@ def test_per_step_bn_with_maml_plus_plus_options_against_finite_differences_and_
 
 
 def test_a_stepwise_loss_takes_the_same_steps_as_the_plain_inner_loop():
-    # loss_takes_step runs inner_sgd one step at a time: with a loss that ignores the step, the same
-    # meta-gradient as the plain path (bit for bit where the updates are recorded)
+    # loss_takes_step gives inner_sgd each step's loss: with a loss that ignores the step, the same
+    # meta-gradient as the plain path
     stepwise = lambda params, x, y, step: mlp_loss(params, x, y)  # noqa: E731
     data = regression_tasks(5)
     for options, exact in ((MAMLPP, True), (dict(inner_lr=0.1, inner_steps=3, first_order=True), False)):
@@ -178,7 +178,7 @@ def test_a_stepwise_loss_takes_the_same_steps_as_the_plain_inner_loop():
         for n in a:
             if exact:
                 np.testing.assert_array_equal(a[n].numpy(), b[n].numpy())
-            else:  # first order with fixed steps: θ plus constants added one by one, equal to rounding
+            else:  # first order with fixed steps: θ plus a constant
                 np.testing.assert_allclose(a[n].numpy(), b[n].numpy(), rtol=1e-12, atol=1e-15)
         fine = [phi["layers.0.weight"].numpy() for phi in by_step.fine_tune(theta, *data[:2], 5)]
         assert len(fine) == 6 and all(np.isfinite(f).all() for f in fine)

@@ -70,12 +70,15 @@ def inner_sgd(
     mode: Mode,
     loss_shape: tuple[int, ...],
     learned_step_sizes: bool = False,
+    loss_at_step: Callable[[int], LossFn] | None = None,
 ) -> Iterator[Params]:
     """Yield φ_1, ..., φ_S of SGD on the support loss (see the module docstring for ``mode``).
 
     ``params`` is φ_0 (θ, or θ broadcast to [T, ...]); it is not modified. ``loss_shape`` is (T,)
     for task-batched data, () for one task. ``learned_step_sizes`` says that ``step_size`` returns
-    meta-parameters (Meta-SGD, LSLR), which a first-order loop must keep on the graph."""
+    meta-parameters (Meta-SGD, LSLR), which a first-order loop must keep on the graph.
+    ``loss_at_step(s)``, when given, is step s's support loss in place of ``loss_fn`` (a loss that
+    depends on the step: MAML++'s per-step batch norm)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     reattach = mode == "first_order" and not learned_step_sizes
@@ -86,7 +89,8 @@ def inner_sgd(
         # grad): the support loss must be differentiable in the adapted parameters.
         phi = {n: new_leaf(p.data) if n in adapt and (detached or not p.requires_grad) else p for n, p in phi.items()}
         with grad_mode(True):
-            losses = task_losses(loss_fn, phi, x, y, loss_shape)
+            step_loss = loss_fn if loss_at_step is None else loss_at_step(s)
+            losses = task_losses(step_loss, phi, x, y, loss_shape)
             total = ops.sum(losses) if losses.ndim else losses
         gradients = grad(
             total, [phi[n] for n in adapt], create_graph=mode == "exact" and not detached, allow_unused=True

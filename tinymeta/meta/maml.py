@@ -125,7 +125,7 @@ class MAML:
 
     The path of a meta-gradient: ``meta_grad`` differentiates ``meta_loss``, the query loss
     (``_query_loss``) of the φ that ``_trajectory`` yields, which is ``inner_loop.inner_sgd`` run from θ
-    (one step at a time with ``loss_takes_step``, each step's loss told its step).
+    (with ``loss_takes_step``, each step's loss told its step).
 
     MAML++'s options (see the module docstring): ``learn_inner_lr="per_layer_per_step"`` (LSLR),
     ``step_loss_weights`` (multi-step loss), ``first_order_until`` (derivative-order annealing: give
@@ -273,29 +273,19 @@ class MAML:
         (or ``"first_order"``); ``inner_loop.py`` documents the modes."""
         params, step_sizes = self.split(meta_params)
         phi0 = self.task_params(params, tasks)
-        steps = self.inner_steps if steps is None else steps
-        settings = dict(
+        return inner_sgd(
+            self.loss_fn,
+            phi0,
+            x_support,
+            y_support,
+            steps=self.inner_steps if steps is None else steps,
             step_size=self.step_size(step_sizes),
             adapt=self._adapted(phi0),
             mode=mode or self._mode(None),
             loss_shape=() if tasks is None else (tasks,),
             learned_step_sizes=self.learn_inner_lr is not None,
+            loss_at_step=self._loss_at if self.loss_takes_step else None,
         )
-        if not self.loss_takes_step:
-            return inner_sgd(self.loss_fn, phi0, x_support, y_support, steps=steps, **settings)
-        return self._stepwise(phi0, x_support, y_support, steps, settings)
-
-    def _stepwise(
-        self, phi: Params, x_support: TensorLike, y_support: TensorLike, steps: int, settings: dict
-    ) -> Iterator[Params]:
-        """``inner_sgd`` one step at a time, step s's loss told s (``loss_takes_step``): the same
-        updates and the same graph as one call of ``steps`` steps (with fixed step sizes in first-order
-        mode, each φ_s is θ plus a constant as there, reached in s constant increments)."""
-        step_size = settings.pop("step_size")
-        for s in range(steps):
-            at_s = lambda name, _, s=s: step_size(name, s)  # noqa: E731  (inner_sgd counts from 0 again)
-            phi = final(inner_sgd(self._loss_at(s), phi, x_support, y_support, steps=1, step_size=at_s, **settings))
-            yield phi
 
     def _loss_at(self, step: int) -> LossFn:
         """The loss (params, x, y) of inner step ``step``: ``loss_fn`` itself, or, with
