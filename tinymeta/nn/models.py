@@ -195,9 +195,7 @@ class Conv4(Model):
     LSLR's step sizes do). ``MAML(..., loss_takes_step=True)`` passes the step to the loss: the
     support loss of inner step s, and the query loss of the parameters that step s produced, use
     step s's weights, as in MAML++'s code. Without ``per_step_bn`` the model accepts ``step`` and
-    ignores it, so one loss function serves both. MAML++ also keeps running statistics per step, for
-    normalising at test time; Conv4 normalises with the current batch's own statistics at training
-    and test time alike (transductive, as MAML's code does), so it has no running statistics to keep.
+    ignores it, so one loss function serves both.
 
     MAML++'s per-step *running statistics* are not kept, by design: this model is a pure function
     of (params, x) and normalises with each task's batch statistics (transductive, at training and
