@@ -132,14 +132,16 @@ class SGD:
     def step(self, params: Params, grads: Params, state: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
         g = _gradients(params, grads, state, ("velocity",))
         velocity = {n: self.momentum * state["velocity"][n] + g[n] for n in params}
-        if not callable(self.lr):
-            new = {n: new_leaf(p.data - self.lr * velocity[n]) for n, p in params.items()}
-            return new, {"velocity": velocity}
-        if type(state.get("updates")) is not int:
-            raise ValueError("the optimiser state has no update count for its learning-rate schedule; use init(params)")
-        lr = _rate_at(self.lr, state["updates"], "SGD lr")
+        new_state: dict[str, Any] = {"velocity": velocity}
+        lr = self.lr
+        if callable(lr):
+            if type(state.get("updates")) is not int:
+                raise ValueError(
+                    "the optimiser state has no update count for its learning-rate schedule; use init(params)"
+                )
+            lr, new_state["updates"] = _rate_at(lr, state["updates"], "SGD lr"), state["updates"] + 1
         new = {n: new_leaf(p.data - lr * velocity[n]) for n, p in params.items()}
-        return new, {"velocity": velocity, "updates": state["updates"] + 1}
+        return new, new_state
 
 
 class Adam:
