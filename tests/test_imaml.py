@@ -316,3 +316,21 @@ def test_options_are_kept_and_an_inner_lr_of_zero_is_allowed_without_a_line_sear
     assert (imaml.inner_lr, imaml.line_search, imaml.inner_tol, imaml.inner_cg_steps) == (0.0, False, 0.0, 3)
     assert type(imaml.line_search) is bool and imaml.inner_solver == "gd"
     assert math.isclose(iMAML(linear_problem()[0]).inner_tol, 1e-10)
+
+
+def test_a_task_whose_support_loss_is_not_finite_gives_a_nan_meta_gradient_not_a_made_up_one():
+    # NaN support data leaves that task at θ, unsolved: its meta-gradient (and the mean over tasks) is
+    # NaN, as MAML's would be, so the outer loop's divergence check sees it; the other task is unaffected
+    model = nn.MLP([1, 8, 1])
+    loss = lambda p, x, y: nn.mse_loss(model(p, x), y)  # noqa: E731
+    theta = model.init(0)
+    x = np.random.default_rng(0).uniform(-5, 5, (2, 5, 1))
+    y = np.sin(x)
+    bad = x.copy()
+    bad[1] = np.nan
+    imaml = iMAML(loss)
+    value, grads = imaml.meta_grad(theta, bad, y, x, y)
+    assert np.isnan(value) and all(np.isnan(g.numpy()).all() for g in grads.values())
+    assert not imaml.last_inner.converged[1] and np.isnan(imaml.last_inner.residual[1])
+    value, grads = imaml.meta_grad(theta, x, y, x, y)
+    assert np.isfinite(value) and all(np.isfinite(g.numpy()).all() for g in grads.values())

@@ -429,11 +429,17 @@ class iMAML:  # noqa: N801  (the paper's name)
         del query, total, phi, gradients  # the query's graph, before the support loss's is recorded
         support = recorded()  # the support loss's gradient at φ*, recorded: H v is one backward pass through it
         support.gradient = None  # ∇L_prox is not needed any more
+        # a task whose support loss is not finite (NaN data, an overflowing θ) stayed at θ unsolved: its
+        # meta-gradient is NaN, as MAML's would be, so an outer loop sees it rather than a made-up one
+        unsolved = ~array_module(point.value).isfinite(point.value)
         del point, recorded
 
         def system(v: list[Any]) -> list[Any]:  # (I + H/λ + δI) v
             return [(1 + self.cg_damping) * v[0] + _support_hvp(support, layout, v[0]) / self.lam]
 
         (solution,) = conjugate_gradient(system, [b], self.cg_steps, batched=True)
+        if unsolved.any():
+            solution = array_module(solution).where(unsolved[:, None], numpy.nan, solution)
+            loss = float("nan")
         mean = solution.mean(axis=0, keepdims=True)
         return loss, {n: wrap_array(g[0].copy()) for n, g in zip(layout.names, layout.unpack(mean))}
