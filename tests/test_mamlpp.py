@@ -286,6 +286,16 @@ def test_optimisers_take_a_schedule_one_rate_per_update(name):
         (lambda: nn.cosine_schedule(1e-3, 10, 1e-2), ValueError, r"cosine_schedule min_lr must be <= lr \(0.001\)"),
         (lambda: nn.cosine_schedule(1e-3, 10)(-1), ValueError, "schedule step must be an integer >= 0"),
         (lambda: nn.Adam(lr="fast"), TypeError, "Adam lr must be a real number"),
+        (
+            lambda: nn.SGD(lr=lambda: 0.1),
+            TypeError,
+            r"SGD lr \(a schedule\) is called as lr\(step\), but .* 1 positional",
+        ),
+        (
+            lambda: MAML(mlp_loss, loss_takes_step=True),
+            TypeError,
+            r"loss_takes_step=True is called as loss_fn\(params, x, y, step\), but .* 4 positional arguments",
+        ),
     ],
 )
 def test_bad_option_values_get_one_line_errors_naming_the_argument(make, error, match):

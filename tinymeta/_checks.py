@@ -7,6 +7,7 @@ something (``max_norm=inf``: no clipping).
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import operator
@@ -40,3 +41,20 @@ def real(
         kind = "a number" if allow_inf else "a finite number"
         raise ValueError(f"{name} must be {kind}{bound}, got {value!r}")
     return number
+
+
+def callable_with(fn: Any, arguments: int, name: str, signature: str) -> Any:
+    """``fn`` itself, checked to be callable with ``arguments`` positional arguments (as ``signature``
+    says); a callable whose signature cannot be read (a builtin) is taken on trust."""
+    if not callable(fn):
+        raise TypeError(f"{name} must be a function {signature}, got {type(fn).__name__}")
+    try:
+        inspect.signature(fn).bind(*range(arguments))
+    except TypeError:
+        raise TypeError(
+            f"{name} is called as {signature}, but {fn!r} does not take "
+            f"{arguments} positional argument{'s' * (arguments != 1)}"
+        ) from None
+    except ValueError:
+        pass
+    return fn

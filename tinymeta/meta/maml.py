@@ -77,7 +77,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 from .. import ops
-from .._checks import integer, real
+from .._checks import callable_with, integer, real
 from ..backend import array_module
 from ..engine import Tensor, TensorLike, new_leaf
 from .inner_loop import (
@@ -157,6 +157,8 @@ class MAML:
                 )
         if not isinstance(loss_takes_step, bool):
             raise TypeError(f"loss_takes_step must be True or False, got {loss_takes_step!r}")
+        if loss_takes_step:
+            callable_with(loss_fn, 4, "loss_fn with loss_takes_step=True", "loss_fn(params, x, y, step)")
         if adapt_only is not None:
             if isinstance(adapt_only, str) or not hasattr(adapt_only, "__iter__"):
                 raise TypeError(f"adapt_only must be a list of parameter names (or None for all), got {adapt_only!r}")

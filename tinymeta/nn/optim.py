@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .._checks import integer, real
+from .._checks import callable_with, integer, real
 from ..backend import array_module
 from ..engine import Tensor, new_leaf, wrap_array
 
@@ -81,7 +81,7 @@ def cosine_schedule(lr: float, total_steps: int, min_lr: float = 0.0) -> CosineS
 def _learning_rate(lr: Any, name: str) -> LearningRate:
     """A fixed learning rate (a finite number > 0), or a schedule (a function of the step count)."""
     if callable(lr):
-        return lr
+        return callable_with(lr, 1, f"{name} (a schedule)", "lr(step)")
     return real(lr, name, low=0, low_inclusive=False)
 
 
