@@ -23,6 +23,7 @@ from demos import common, fewshot
 COMMON = "--ways 5 --shots 1 --filters 16 --meta-batch 4 --inner-steps 3 --eval-steps 3 --seed 0 --no-progress"
 ALL_OF_MAMLPP = "--algo maml++ --multi-step-loss --per-step-bn"
 ANNEAL_ORDER = "--first-order-until {third}"  # first order for the first third of the run
+# MAML++ uses the multi-step loss for its first 15 of 150 epochs: weights annealed over the first tenth
 VARIANTS = {  # folder: (row label, the flags that make it)
     "1_maml": ("MAML", "--algo maml"),
     "2_lslr": ("+ LSLR (learned per-layer per-step step sizes)", "--algo maml++"),
@@ -31,6 +32,7 @@ VARIANTS = {  # folder: (row label, the flags that make it)
     "5_anneal": ("+ derivative-order and cosine-LR annealing", f"{ALL_OF_MAMLPP} {ANNEAL_ORDER} --cosine-lr 1e-5"),
     "6_doa_only": ("row 4 + derivative-order annealing only", f"{ALL_OF_MAMLPP} {ANNEAL_ORDER}"),
     "7_cosine_only": ("row 4 + cosine-LR annealing only", f"{ALL_OF_MAMLPP} --cosine-lr 1e-5"),
+    "8_msl_anneal": ("row 4 + annealed multi-step loss weights", ALL_OF_MAMLPP + " --anneal-multi-step-loss {tenth}"),
 }  # fmt: skip
 
 
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=common.path_argument, default=Path("runs/mamlpp_ablation"))
     parser.add_argument("--resume", action="store_true", help="continue (or skip) the rows already run in --out")
     args = parser.parse_args(argv)
-    common.check_at_least(args, 3, "iterations")  # derivative-order annealing needs a first third
+    common.check_at_least(args, 10, "iterations")  # the annealings need a first third and a first tenth
     table = [
         f"MAML++ ablation: {COMMON} --iterations {args.iterations}, 600 test episodes",
         "",
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|",
     ]
     for folder, (label, flags) in VARIANTS.items():
-        argv_row = [*COMMON.split(), *flags.format(third=args.iterations // 3).split()]
+        argv_row = [*COMMON.split(), *flags.format(third=args.iterations // 3, tenth=args.iterations // 10).split()]
         argv_row += ["--iterations", str(args.iterations), "--out", str(args.out / folder)]
         argv_row += ["--resume"] if args.resume else ["--overwrite"]
         print(f"=== {label}: python -m demos.fewshot {' '.join(argv_row)}", flush=True)

@@ -13,6 +13,7 @@ import pytest
 
 import tinymeta as tm
 from demos import newton
+from demos.common import load_checkpoint as load_demo_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -362,12 +363,53 @@ def test_fewshot_eval_only_keeps_the_training_record_and_uses_the_checkpoints_se
     record_path = tmp_path / "results" / "fomaml_5way1shot.json"
     before = json.loads(record_path.read_text())
     assert len(before["curves"]) == 2 and before["untrained_test_accuracy"] is not None
-    checkpoint = tmp_path / "checkpoints" / "fomaml_5way1shot.npz"
+    checkpoint = tmp_path / "checkpoints" / "fomaml_5way1shot_best.npz"  # the parameters the run was tested with
     again = run_demo("fewshot", "--eval-only", str(checkpoint), "--out", str(tmp_path))  # nothing else needed
     assert again.returncode == 0, again.stderr
     assert "algo=fomaml" in again.stdout and "inner_lr=0.3" in again.stdout and "inner_steps=2" in again.stdout
     after = json.loads(record_path.read_text())
+    assert after.pop("cost")["ms_per_iteration"] is None  # the best checkpoint is parameters, not a timed run
+    selected = after.pop("iterations")  # the iteration the best checkpoint holds
+    assert selected == before.pop("selected_iteration") == after.pop("selected_iteration")
+    assert after.pop("curves") == [c for c in before.pop("curves") if c["iteration"] <= selected]
+    before.pop("cost"), before.pop("iterations")
     assert after == before  # the same settings and parameters: the same test accuracy, nothing lost
+
+
+def test_fewshot_tests_the_best_validation_checkpoint_and_keeps_the_last(tmp_path):
+    trained = run_demo("fewshot", *FEWSHOT_SMALL, "--val-episodes", "6", "--iterations", "8", "--checkpoint-every",
+                       "2", "--meta-lr", "0.01", "--out", str(tmp_path))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    record = json.loads((tmp_path / "results" / "maml_5way1shot.json").read_text())
+    accuracies = [c["val_accuracy"] for c in record["curves"]]
+    first_best = int(np.argmax(accuracies))  # a later tie does not replace the best
+    assert record["selected_iteration"] == record["curves"][first_best]["iteration"]
+    assert record["selected_val_accuracy"] == max(accuracies)
+    assert f"the parameters of iteration {record['selected_iteration']}, the best validation" in trained.stdout
+    best, _ = load_demo_checkpoint(tmp_path / "checkpoints" / "maml_5way1shot_best.npz")
+    last, _ = load_demo_checkpoint(tmp_path / "checkpoints" / "maml_5way1shot.npz")
+    assert sorted(k for k in last if k.startswith("param/")) == sorted(best)
+    moved = any(not np.array_equal(best[k], last[k]) for k in best)
+    assert moved == (record["selected_iteration"] != 8)  # the best is a copy of that iteration's parameters
+    final = run_demo("fewshot", "--eval-only", str(tmp_path / "checkpoints" / "maml_5way1shot.npz"), "--out",
+                     str(tmp_path / "final"))  # fmt: skip
+    assert final.returncode == 0, final.stderr
+    assert "the parameters of iteration 8\n" in final.stdout
+
+
+def test_fewshot_never_mixes_a_best_checkpoint_from_another_run(tmp_path):
+    args = [*FEWSHOT_SMALL, "--iterations", "2", "--out", str(tmp_path)]
+    assert run_demo("fewshot", *args).returncode == 0
+    best = tmp_path / "checkpoints" / "maml_5way1shot_best.npz"
+    (tmp_path / "checkpoints" / "maml_5way1shot.npz").unlink()  # the run's checkpoint gone, its best left
+    refused = run_demo("fewshot", *args)
+    assert refused.returncode == 2 and f"{best} holds the best checkpoint of an earlier run" in refused.stderr
+    assert run_demo("fewshot", *args, "--overwrite").returncode == 0 and best.is_file()
+    best.unlink()  # a finished run whose best is lost: its test would use other parameters, so it stops
+    missing = run_demo("fewshot", *args, "--resume")
+    assert missing.returncode == 2 and "the best-validation checkpoint of this run (iteration 2), is missing" in (
+        missing.stderr
+    )
 
 
 def test_fewshot_resume_keeps_the_whole_validation_curve(tmp_path):

@@ -28,7 +28,7 @@ from .cavia import CAVIA
 from .cnp import CNP, CNPModel
 from .imaml import iMAML
 from .inner_loop import LossFn, final, inner_sgd
-from .maml import MAML
+from .maml import MAML, annealed_step_loss_weights
 from .metasgd import MetaSGD
 from .reptile import Reptile
 
@@ -72,5 +72,5 @@ def make(name: str, loss_fn: LossFn, **settings: Any) -> Any:
 
 __all__ = [
     "MAML", "MetaSGD", "ANIL", "CAVIA", "Reptile", "iMAML", "CNP", "CNPModel",
-    "inner_sgd", "final", "ALGORITHMS", "make",
+    "inner_sgd", "final", "ALGORITHMS", "make", "annealed_step_loss_weights",
 ]  # fmt: skip

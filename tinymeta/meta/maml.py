@@ -49,7 +49,8 @@ MAML++ (Antoniou, Edwards & Storkey, ICLR 2019) options:
 - ``learn_inner_lr="per_layer_per_step"``: LSLR, one learned step size per parameter tensor and
   inner step (§4, "Learning per-layer per-step learning rates");
 - ``step_loss_weights``: the multi-step loss Σ_s w_s L(φ_s, D^ts), the query loss after every
-  inner step (§4, "Multi-step loss optimization");
+  inner step (§4, "Multi-step loss optimization"), with fixed weights or, as MAML++ anneals them
+  towards the last step, a schedule of the outer iteration (``annealed_step_loss_weights``);
 - ``first_order_until=N``: derivative-order annealing (§4, "Derivative-order annealing"): the
   meta-gradient is first order for outer iterations 0, ..., N-1 and exact from iteration N on. The
   outer loop says which iteration it is on, explicitly: ``meta_grad(..., iteration=i)`` (nothing
@@ -74,7 +75,7 @@ exact MAML's (here g(x) = x² as above: -4, then +4):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from .. import ops
 from .._checks import callable_with, integer, real
@@ -112,6 +113,41 @@ def step_size_key(name: str) -> str:
     return STEP_SIZE_PREFIX + name
 
 
+def _checked_weights(weights: Any, inner_steps: int, name: str) -> list[float]:
+    """One finite weight per inner step."""
+    if isinstance(weights, str) or not hasattr(weights, "__len__"):
+        raise TypeError(f"{name} must be a sequence of one weight per inner step, got {weights!r}")
+    checked = [real(w, f"{name}[{i}]") for i, w in enumerate(weights)]
+    if len(checked) != inner_steps:
+        raise ValueError(f"{name} needs one weight per inner step ({inner_steps}), got {len(checked)}")
+    return checked
+
+
+def annealed_step_loss_weights(inner_steps: int, anneal_until: int) -> Callable[[int], list[float]]:
+    """MAML++'s multi-step loss importance, a schedule over outer iterations i (Antoniou et al. 2019,
+    §4, "Multi-step loss optimization"): the query losses after all S inner steps weigh 1/S each at
+    i = 0; each of the first S-1 then loses (1/S)·i/N, down to a floor of 0.03/S, and the last step's
+    weight gains what they lose (the weights sum to 1), so the meta-objective moves towards the
+    final step's loss; from i = N = ``anneal_until`` on, only the final step counts ([0, ..., 0, 1]),
+    as MAML++ drops the multi-step loss after its first epochs.
+
+    >>> weights = annealed_step_loss_weights(inner_steps=2, anneal_until=100)
+    >>> weights(0), weights(50), weights(100)
+    ([0.5, 0.5], [0.25, 0.75], [0.0, 1.0])
+    """
+    inner_steps = integer(inner_steps, "inner_steps", 1)
+    anneal_until = integer(anneal_until, "anneal_until", 1)
+    floor = 0.03 / inner_steps
+
+    def weights(iteration: int) -> list[float]:
+        if iteration >= anneal_until:
+            return [0.0] * (inner_steps - 1) + [1.0]
+        earlier = max(1 / inner_steps - (1 / inner_steps) * iteration / anneal_until, floor)
+        return [earlier] * (inner_steps - 1) + [1.0 - (inner_steps - 1) * earlier]
+
+    return weights
+
+
 class MAML:
     """Model-agnostic meta-learning with an exact second-order meta-gradient.
 
@@ -142,7 +178,7 @@ class MAML:
         first_order: bool = False,
         adapt_only: Sequence[str] | None = None,
         learn_inner_lr: LearnedStepSizes | None = None,
-        step_loss_weights: Sequence[float] | None = None,
+        step_loss_weights: Sequence[float] | Callable[[int], Sequence[float]] | None = None,
         batched: bool = True,
         first_order_until: int | None = None,
         loss_takes_step: bool = False,
@@ -172,12 +208,10 @@ class MAML:
             raise ValueError(
                 f"learn_inner_lr must be None, 'per_parameter' or 'per_layer_per_step', got {learn_inner_lr!r}"
             )
-        if step_loss_weights is not None:
-            step_loss_weights = [real(w, f"step_loss_weights[{i}]") for i, w in enumerate(step_loss_weights)]
-            if len(step_loss_weights) != inner_steps:
-                raise ValueError(
-                    f"step_loss_weights needs one weight per inner step ({inner_steps}), got {len(step_loss_weights)}"
-                )
+        if callable(step_loss_weights):
+            callable_with(step_loss_weights, 1, "step_loss_weights (a schedule)", "weights(iteration)")
+        elif step_loss_weights is not None:
+            step_loss_weights = _checked_weights(step_loss_weights, inner_steps, "step_loss_weights")
         self.loss_fn = loss_fn
         self.inner_lr = inner_lr
         self.inner_steps = inner_steps
@@ -228,12 +262,12 @@ class MAML:
         With ``step_loss_weights`` (MAML++'s multi-step loss) it is Σ_s w_s (1/T) Σ_i L(φ_i,s, D_i^ts).
         ``iteration``: the outer iteration, which decides the derivative order under
         ``first_order_until`` (see ``is_first_order``)."""
-        mode = self._mode(iteration)
+        mode, weights = self._mode(iteration), self.loss_weights(iteration)
         tasks = check_episode(x_support, y_support, x_query, y_query)
         if self.batched:
-            return self._query_loss(meta_params, x_support, y_support, x_query, y_query, tasks, mode)
+            return self._query_loss(meta_params, x_support, y_support, x_query, y_query, tasks, mode, weights)
         per_task = [  # one task at a time, each without a task axis
-            self._query_loss(meta_params, x_support[t], y_support[t], x_query[t], y_query[t], None, mode)
+            self._query_loss(meta_params, x_support[t], y_support[t], x_query[t], y_query[t], None, mode, weights)
             for t in range(tasks)
         ]
         return ops.mean(ops.stack(per_task))
@@ -247,19 +281,36 @@ class MAML:
         y_query: TensorLike,
         tasks: int | None,
         mode: Mode | None = None,
+        weights: list[float] | None = None,
     ) -> Tensor:
-        """The mean query loss after the inner loop (weighted over its steps for the multi-step loss).
+        """The mean query loss after the inner loop, or, with ``weights`` (the multi-step loss), the
+        weighted sum of the query losses after each step (a step of weight 0 costs no query pass).
         ``tasks`` is T for data with a task axis [T, K, ...], None for one task's data [K, ...]."""
         shape = () if tasks is None else (tasks,)
         trajectory = self._trajectory(meta_params, x_support, y_support, tasks, mode=mode)
-        if self.step_loss_weights is None:
+        if weights is None:
             last = self._loss_at(self.inner_steps - 1)  # φ_S, made by step S-1
             return ops.mean(task_losses(last, final(trajectory), x_query, y_query, shape))
         total = None
-        for s, (w, phi) in enumerate(zip(self.step_loss_weights, trajectory)):
+        for s, (w, phi) in enumerate(zip(weights, trajectory)):
+            if w == 0 and (total is not None or s < self.inner_steps - 1):
+                continue
             term = w * ops.mean(task_losses(self._loss_at(s), phi, x_query, y_query, shape))
             total = term if total is None else total + term
         return total
+
+    def loss_weights(self, iteration: int | None = None) -> list[float] | None:
+        """The multi-step loss's weights for outer ``iteration`` (fixed ones, or the schedule's
+        value, which needs the iteration), None without a multi-step loss."""
+        if not callable(self.step_loss_weights):
+            return self.step_loss_weights
+        if iteration is None:
+            raise ValueError(
+                f"{type(self).__name__}(step_loss_weights=<a schedule>) needs the outer iteration: "
+                "meta_grad(..., iteration=i) weighs the steps' query losses by step_loss_weights(i)"
+            )
+        iteration = integer(iteration, "iteration", 0)
+        return _checked_weights(self.step_loss_weights(iteration), self.inner_steps, f"step_loss_weights({iteration})")
 
     def _trajectory(
         self,
