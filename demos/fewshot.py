@@ -21,8 +21,9 @@ best validation accuracy are kept (checkpoints/<run>_best.npz) and are the ones 
 paper's values (5-way 1-shot: α = 0.4, 1 inner step, 10 at test time, meta-batch 32, 40k iterations).
 
 MAML++ (Antoniou et al. 2019, §4) piece by piece: --algo maml++ learns a step size per layer and
-inner step (LSLR); --multi-step-loss, --per-step-bn, --first-order-until N and --cosine-lr MIN_LR
-add its other options (with --algo maml, fomaml or maml++; the first two need --inner-steps >= 2):
+inner step (LSLR); --multi-step-loss (weights 0.3 / 0.7, or annealed towards the last step over
+N iterations with --anneal-multi-step-loss N), --per-step-bn, --first-order-until N and --cosine-lr
+MIN_LR add its other options (with --algo maml, fomaml or maml++; the first two need --inner-steps >= 2):
 
     python -m demos.fewshot --algo maml++ --inner-steps 3 --eval-steps 3 --multi-step-loss --per-step-bn \\
         --first-order-until 150 --cosine-lr 1e-5
@@ -195,7 +196,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-queries", type=int, default=15, help="query images per class at test time")
     parser.add_argument("--filters", type=int, default=16, help="conv filters (the paper: 64)")
     parser.add_argument("--meta-batch", type=int, default=4, help="tasks per meta-iteration (the paper: 32)")
-    parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument("--iterations", type=int, default=3000, help="meta-iterations (the paper: 40,000)")
     parser.add_argument("--inner-lr", type=float, default=0.4, help="inner SGD step size α")
     parser.add_argument("--inner-steps", type=int, default=1)
     parser.add_argument("--eval-steps", type=int, default=10, help="fine-tuning steps at test time (0: none)")
