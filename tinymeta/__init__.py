@@ -8,7 +8,7 @@ products, and exact second-order MAML on top.
     array([ 3., 12.])
 """
 
-from . import meta, nn, testing
+from . import linalg, meta, nn, testing
 from .engine import (
     Function,
     Tensor,
@@ -28,6 +28,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Function", "tensor", "as_tensor", "grad", "no_grad", "grad_mode",
-    "is_grad_enabled", "stop_gradient", "vjp", "jvp", "hvp", "jacobian", "hessian", "testing", "nn", "meta",
+    "is_grad_enabled", "stop_gradient", "vjp", "jvp", "hvp", "jacobian", "hessian", "testing", "nn", "meta", "linalg",
     *_op_names,
 ]  # fmt: skip

@@ -1,39 +1,34 @@
-"""tinymeta's differentiable ops, by family.
+"""tinymeta's differentiable ops, by family (a family never imports one below it):
 
-``__all__`` below is the registry of differentiable ops: the test suite checks that every name in
-it has a gradient specification (forward reference, first, second order), so an op added here
-without its checks fails the tests.
+    shape        reshape, transpose, broadcasting, indexing, joining
+    elementwise  exp, log, tanh, ... of one tensor; where
+    arithmetic   + - * / ** and negation, broadcasting
+    reduction    sum, mean, max, ..., the softmax family
+    products     matmul and the other products and contractions
+    linalg       solve, inv, det, ... (``tinymeta.linalg``, as ``numpy.linalg``)
+    conv         2-D convolution and pooling
+
+Each family module lists its differentiable ops in its ``__all__``; their union below is the
+top-level names (``tinymeta.exp``); ``linalg``'s stay in their namespace (``tinymeta.linalg.solve``).
+``REGISTRY`` names them all, and the test suite checks that every name in it has a gradient
+specification (forward reference, first, second order): an op added without its checks fails.
 """
 
 from .. import engine as _engine  # noqa: F401  (the engine first: it imports the ops back)
-from .arithmetic import add, div, mul, neg, power, sub
-from .conv import avg_pool2d, conv2d, max_pool2d
-from .elementwise import abs, astype, cos, exp, log, relu, sigmoid, sin, softplus, sqrt, tanh, where
-from .linalg import matmul
-from .reduction import log_softmax, logsumexp, max, mean, min, softmax, sum
-from .shape import (
-    broadcast_to,
-    concatenate,
-    expand_dims,
-    getitem,
-    reshape,
-    squeeze,
-    stack,
-    sum_to,
-    swapaxes,
-    transpose,
-)
+from . import arithmetic, conv, elementwise, linalg, products, reduction, shape
+from .arithmetic import *  # noqa: F403
+from .conv import *  # noqa: F403
+from .elementwise import *  # noqa: F403
+from .products import *  # noqa: F403
+from .reduction import *  # noqa: F403
+from .shape import *  # noqa: F403
 
 __all__ = [
-    # arithmetic
-    "add", "sub", "mul", "div", "power", "neg",
-    # elementwise
-    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "sin", "cos", "astype", "where",
-    # reductions and the softmax family
-    "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
-    # shape
-    "reshape", "transpose", "swapaxes", "broadcast_to", "sum_to", "expand_dims", "squeeze",
-    "concatenate", "stack", "getitem",
-    # linear algebra, convolution
-    "matmul", "conv2d", "max_pool2d", "avg_pool2d",
-]  # fmt: skip
+    *shape.__all__,
+    *elementwise.__all__,
+    *arithmetic.__all__,
+    *reduction.__all__,
+    *products.__all__,
+    *conv.__all__,
+]
+REGISTRY = [*__all__, *(f"linalg.{name}" for name in linalg.__all__)]

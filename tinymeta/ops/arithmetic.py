@@ -15,6 +15,9 @@ from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands
 from .elementwise import log, where
 from .shape import broadcast_to, sum_to
 
+# this family's differentiable ops (their union is the registry: ops/__init__.py)
+__all__ = ["add", "sub", "mul", "div", "power", "neg"]
+
 
 def _grad_for(x: Tensor, g: Tensor) -> Tensor | None:
     """``g`` summed to ``x``'s shape, or None when ``x`` does not need a gradient."""

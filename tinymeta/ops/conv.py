@@ -19,9 +19,12 @@ import numpy
 from .._checks import integer
 from ..backend import array_module
 from ..engine import Function, Tensor, TensorLike, as_tensor, check_same_backend
-from .linalg import matmul
+from .products import matmul
 from .reduction import mean
 from .shape import reshape
+
+# this family's differentiable ops (their union is the registry: ops/__init__.py)
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d"]
 
 
 class Im2Col(Function):

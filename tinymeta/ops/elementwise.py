@@ -18,6 +18,9 @@ from ..backend import array_module
 from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands
 from .shape import sum_to
 
+# this family's differentiable ops (their union is the registry: ops/__init__.py)
+__all__ = ["exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "sin", "cos", "astype", "where"]
+
 
 def _constant(array: Any, like: Tensor) -> Tensor:
     """A constant Tensor (no gradient flows into it) with ``like``'s dtype."""

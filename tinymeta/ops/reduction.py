@@ -21,6 +21,9 @@ from ..engine import Axis, Function, Tensor, TensorLike, as_tensor
 from .elementwise import exp, where
 from .shape import broadcast_to, reshape
 
+# this family's differentiable ops (their union is the registry: ops/__init__.py)
+__all__ = ["sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax"]
+
 
 def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     """``axis`` as a sorted tuple of non-negative axes (all axes for None), with NumPy's checks: an

@@ -15,6 +15,11 @@ import numpy
 from ..backend import array_module, asarray_like, scatter_add, to_numpy
 from ..engine import Function, Tensor, TensorLike, as_tensor
 
+__all__ = [
+    "reshape", "transpose", "swapaxes", "broadcast_to", "sum_to", "expand_dims", "squeeze",
+    "concatenate", "stack", "getitem",
+]  # fmt: skip  # this family's differentiable ops (the registry: ops/__init__.py)
+
 Shape = tuple[int, ...]
 
 
