@@ -427,6 +427,184 @@ def np_sigmoid(a: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-a))
 
 
+# ---- the NumPy a researcher derives with: more elementwise functions and reductions -----------------
+
+
+@st.composite
+def off_grid(draw: st.DrawFn, shape: tuple[int, ...], step: float = 1.0, low: int = -3, high: int = 3) -> np.ndarray:
+    """Values at least 0.1 * step away from every multiple of ``step`` (the jumps of floor/ceil, and
+    shifted by half a step, of round)."""
+    whole = draw(hnp.arrays(np.float64, shape, elements=st.integers(low, high).map(float)))
+    fraction = draw(values(shape, 0.1, 0.9))
+    return (whole + fraction) * step
+
+
+@st.composite
+def round_case(draw: st.DrawFn) -> Case:
+    decimals = draw(st.integers(-1, 2))
+    step = 10.0**-decimals
+    x = draw(shapes.flatmap(lambda s: off_grid(s, step))) - step / 2  # away from the halves, where round jumps
+    return Case([x], lambda t: tm.round(t, decimals), lambda a: np.round(a, decimals), f"decimals={decimals}")
+
+
+@st.composite
+def interleaved_pair(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """Two broadcasting arrays whose entries are never within 0.1 of each other (no ties for maximum)."""
+    (sa, sb), _ = draw(broadcast_pairs)
+    a = draw(hnp.arrays(np.float64, sa, elements=st.integers(-4, 4).map(float))) * 0.6
+    b = draw(hnp.arrays(np.float64, sb, elements=st.integers(-4, 4).map(float))) * 0.6 + 0.3
+    return a + draw(values(sa, 0.0, 0.1)), b + draw(values(sb, 0.0, 0.1))
+
+
+@st.composite
+def extremum_case(draw: st.DrawFn, is_max: bool) -> Case:
+    a, b = draw(interleaved_pair())
+    fn, ref = (tm.maximum, np.maximum) if is_max else (tm.minimum, np.minimum)
+    if draw(st.booleans()):
+        c = 0.15  # a Python scalar on the right, never tied
+        return Case([a], lambda x: fn(x, c), lambda x: ref(x, c), "right=0.15")
+    return Case([a, b], fn, ref)
+
+
+@st.composite
+def clip_case(draw: st.DrawFn) -> Case:
+    """x on a grid offset from the bounds' grid, so no entry sits within 0.1 of a bound; the bounds are
+    None, scalars or (differentiable) tensors."""
+    shape = draw(shapes)
+    x = draw(hnp.arrays(np.float64, shape, elements=st.integers(-8, 8).map(float))) * 0.3 + 0.1
+    x = x + draw(values(shape, 0.0, 0.1))
+    kinds = draw(st.sampled_from([("scalar", "scalar"), ("none", "scalar"), ("scalar", "none"), ("tensor", "tensor")]))
+    if kinds == ("tensor", "tensor"):
+        low = draw(hnp.arrays(np.float64, shape[-1:], elements=st.integers(-4, 0).map(float))) * 0.3
+        high = draw(hnp.arrays(np.float64, shape[-1:], elements=st.integers(0, 4).map(float))) * 0.3
+        return Case([x, low, high], tm.clip, np.clip, "tensor bounds")
+    low = None if kinds[0] == "none" else -0.6
+    high = None if kinds[1] == "none" else 0.9
+    return Case([x], lambda t: tm.clip(t, low, high), lambda a: np.clip(a, low, high), f"bounds=({low}, {high})")
+
+
+@st.composite
+def mod_case(draw: st.DrawFn) -> Case:
+    """x1 = (q + f) x2 with f in [0.1, 0.9]: x1 / x2 never near an integer, where mod jumps."""
+    shape = draw(shapes)
+    divisor = draw(away_from_zero(shape, 0.5, 2.0))
+    quotient = draw(off_grid(shape))
+    if draw(st.booleans()):
+        c = 1.7
+        return Case([quotient * c], lambda t: tm.mod(t, c), lambda a: np.mod(a, c), "x2=1.7")
+    return Case([quotient * divisor, divisor], tm.mod, np.mod)
+
+
+@st.composite
+def softplus_case(draw: st.DrawFn) -> Case:
+    beta = draw(st.sampled_from([1.0, 0.5, 2.0]))
+    threshold = draw(st.sampled_from([20.0, 1.0]))
+    x = draw(shapes.flatmap(lambda s: values(s, -6.0, 6.0)))
+    x = np.where(np.abs(beta * x - threshold) < 0.1, x + 0.2 / beta, x)  # off the switch to the linear regime
+
+    def ref(a: np.ndarray) -> np.ndarray:
+        return np.where(beta * a > threshold, a, np.log1p(np.exp(beta * a)) / beta)
+
+    return Case(
+        [x], lambda t: tm.softplus(t, beta=beta, threshold=threshold), ref, f"beta={beta}, threshold={threshold}"
+    )
+
+
+@st.composite
+def weighted_logsumexp_case(draw: st.DrawFn) -> Case:
+    (sx, sb), _ = draw(broadcast_pairs)
+    x, b = draw(values(sx, -5.0, 5.0)), draw(values(sb, 0.2, 2.0))
+    ndim = len(np.broadcast_shapes(sx, sb))
+    axis = draw(axis_choice(ndim))
+    keepdims = draw(st.booleans())
+
+    def ref(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return np.log(np.sum(w * np.exp(a), axis=axis, keepdims=keepdims))
+
+    return Case(
+        [x, b],
+        lambda t, w: tm.logsumexp(t, axis=axis, keepdims=keepdims, b=w),
+        ref,
+        f"axis={axis}, keepdims={keepdims}",
+    )
+
+
+@st.composite
+def prod_case(draw: st.DrawFn) -> Case:
+    """Products with exact zeros (none, one or several in a row): the derivative is the product of the others."""
+    # Nonzero entries at least 0.1 from zero: y / x_i for a tiny x_i cancels in its second derivative
+    # (an exact 0 computed as the difference of two terms of size y / x_i^2, as in PyTorch's prod).
+    case = draw(reduction(tm.prod, np.prod, lambda s: away_from_zero(s, 0.1, 1.5)))
+    x = case.arrays[0]
+    zeros = draw(hnp.arrays(bool, x.shape, elements=st.booleans()))
+    x = np.where(zeros & draw(st.booleans()), 0.0, x)
+    return Case([x], case.fn, case.ref, case.note + f", zeros={int((x == 0).sum())}")
+
+
+@st.composite
+def running_case(draw: st.DrawFn, name: str) -> Case:
+    shape = draw(shapes)
+    x = draw(away_from_zero(shape, 0.1, 1.5))  # as prod's: see prod_case
+    if name == "cumprod" and draw(st.booleans()):
+        x = np.where(draw(hnp.arrays(bool, shape)), 0.0, x)  # zeros: the O(n^2) path
+    axis = None if not shape else draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    fn, ref = getattr(tm, name), getattr(np, name)
+    return Case([x], lambda t: fn(t, axis=axis), lambda a: ref(a, axis=axis), f"axis={axis}")
+
+
+@st.composite
+def spread_case(draw: st.DrawFn, name: str) -> Case:
+    """var and std over axes holding at least ddof + 1 distinct values (std's derivative is infinite at 0)."""
+    shape = draw(nonscalar_shapes)
+    x = draw(distinct(shape))
+    axis = draw(axis_choice(len(shape)))
+    axes = range(len(shape)) if axis is None else np.atleast_1d(axis)
+    n = math.prod(shape[a] for a in axes)
+    ddof = draw(st.integers(0, max(0, min(1, n - 1))))
+    if n < 2:
+        ddof = 0
+    keepdims = draw(st.booleans())
+    fn, ref = getattr(tm, name), getattr(np, name)
+    if n < 2 and name == "std":  # a single value: std = 0, where its derivative is infinite
+        x, axis, ddof = draw(distinct((2,) + shape)), 0, 0
+    return Case(
+        [x],
+        lambda t: fn(t, axis=axis, ddof=ddof, keepdims=keepdims),
+        lambda a: ref(a, axis=axis, ddof=ddof, keepdims=keepdims),
+        f"axis={axis}, ddof={ddof}, keepdims={keepdims}",
+    )
+
+
+@st.composite
+def sort_case(draw: st.DrawFn) -> Case:
+    shape = draw(shapes)
+    x = draw(distinct(shape))  # ties: the permutation would jump under a small perturbation
+    axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1))) if shape else None
+    return Case([x], lambda t: tm.sort(t, axis=axis), lambda a: np.sort(a, axis=axis), f"axis={axis}")
+
+
+@st.composite
+def take_along_axis_case(draw: st.DrawFn) -> Case:
+    shape = draw(nonscalar_shapes)
+    x = draw(values(shape))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    index_shape = list(shape)
+    index_shape[axis] = draw(st.integers(1, 4))  # repeated indices: the gradient must add up
+    index_shape = [1 if draw(st.booleans()) and i != axis % len(shape) else n for i, n in enumerate(index_shape)]
+    n = shape[axis]
+    index = draw(hnp.arrays(np.intp, tuple(index_shape), elements=st.integers(-n, n - 1)))
+    return Case(
+        [x],
+        lambda t: tm.take_along_axis(t, index, axis),
+        lambda a: np.take_along_axis(a, index, axis),
+        f"axis={axis}, indices={index.tolist()}",
+    )
+
+
+def unit_interval(shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
+    return values(shape, -0.9, 0.9)
+
+
 # ---- edges of the domain ---------------------------------------------------------------------
 
 INF = np.inf
@@ -551,6 +729,40 @@ LOG_SOFTMAX_EDGES = [
     Edge("an empty axis", lambda x: tm.log_softmax(x, axis=0), [np.zeros(0)], np.zeros(0), [np.zeros(0)]),
 ]
 
+MAXIMUM_EDGES = [
+    Edge(
+        "ties share the gradient (as PyTorch and JAX); a NaN takes it",
+        tm.maximum,
+        [np.array([1.0, 2.0, np.nan, 0.0]), np.array([1.0, 1.0, 0.0, np.nan])],
+        np.array([1.0, 2.0, np.nan, np.nan]),
+        [[np.array([0.5, 1.0, 1.0, 0.0]), np.array([0.5, 0.0, 0.0, 1.0])]],
+    ),
+]
+LOGADDEXP_EDGES = [
+    Edge(
+        "-inf on both sides: each gets 1/2 (the limit along a = b); -inf against a finite value gets 0",
+        tm.logaddexp,
+        [np.array([-INF, -INF]), np.array([-INF, 0.0])],
+        np.array([-INF, 0.0]),
+        [[np.array([0.5, 0.0]), np.array([0.5, 1.0])]],
+    ),
+    Edge("+inf on both sides: each gets 1/2", tm.logaddexp, [np.array(INF), np.array(INF)], INF, [[0.5, 0.5]]),
+]
+HYPOT_EDGES = [
+    Edge(
+        "at the origin the gradient is 0 (the subgradient, as abs at 0)",
+        tm.hypot,
+        [np.array(0.0), np.array(0.0)],
+        0.0,
+        [[0.0, 0.0]],
+    ),
+]
+PROD_EDGES = [
+    # d/dx_i prod = product of the others; d2/dx_i dx_j = product of all but i and j.
+    Edge("one zero", tm.prod, [np.array([2.0, 0.0, 3.0])], 0.0, [np.array([0.0, 6.0, 0.0]), np.array([3.0, 5.0, 2.0])]),
+    Edge("two zeros", tm.prod, [np.array([2.0, 0.0, 0.0])], 0.0, [np.zeros(3), np.array([0.0, 2.0, 2.0])]),
+]
+
 
 SPECS = [
     OpSpec("add", binary(tm.add, np.add)),
@@ -600,7 +812,7 @@ SPECS = [
     ),  # fmt: skip
     OpSpec(
         "softplus",
-        unary(tm.softplus, lambda a: np.log1p(np.exp(a)), lambda s: values(s, -6.0, 6.0)),
+        st.one_of(unary(tm.softplus, lambda a: np.log1p(np.exp(a)), lambda s: values(s, -6.0, 6.0)), softplus_case()),
         edges=[
             Edge(
                 "softplus(-inf, inf)",
@@ -670,7 +882,11 @@ SPECS = [
             )
         ],
     ),  # fmt: skip
-    OpSpec("logsumexp", reduction(tm.logsumexp, np_logsumexp, lambda s: values(s, -5.0, 5.0)), edges=LOGSUMEXP_EDGES),
+    OpSpec(
+        "logsumexp",
+        st.one_of(reduction(tm.logsumexp, np_logsumexp, lambda s: values(s, -5.0, 5.0)), weighted_logsumexp_case()),
+        edges=LOGSUMEXP_EDGES,
+    ),
     OpSpec("softmax", softmax_case(log=False), edges=SOFTMAX_EDGES),
     OpSpec("log_softmax", softmax_case(log=True), third_order=True, edges=LOG_SOFTMAX_EDGES),
     OpSpec("reshape", reshape_case()),
@@ -700,7 +916,55 @@ SPECS = [
         ],
     ),  # fmt: skip
     OpSpec("avg_pool2d", pool_case(is_max=False)),
+    # more elementwise functions
+    OpSpec("square", unary(tm.square, np.square, values)),
+    OpSpec("reciprocal", unary(tm.reciprocal, np.reciprocal, lambda s: away_from_zero(s, 0.5, 3.0)), third_order=True),
+    OpSpec("sign", unary(tm.sign, np.sign, away_from_zero)),
+    OpSpec("floor", unary(tm.floor, np.floor, off_grid)),
+    OpSpec("ceil", unary(tm.ceil, np.ceil, off_grid)),
+    OpSpec("round", round_case()),
+    OpSpec("log1p", unary(tm.log1p, np.log1p, lambda s: values(s, -0.8, 3.0)), third_order=True),
+    OpSpec("expm1", unary(tm.expm1, np.expm1, values)),
+    OpSpec("log2", unary(tm.log2, np.log2, lambda s: values(s, 0.2, 5.0))),
+    OpSpec("log10", unary(tm.log10, np.log10, lambda s: values(s, 0.2, 5.0))),
+    OpSpec("exp2", unary(tm.exp2, np.exp2, values)),
+    OpSpec("tan", unary(tm.tan, np.tan, lambda s: values(s, -1.2, 1.2)), third_order=True),
+    OpSpec("arcsin", unary(tm.arcsin, np.arcsin, unit_interval), third_order=True),
+    OpSpec("arccos", unary(tm.arccos, np.arccos, unit_interval)),
+    OpSpec("arctan", unary(tm.arctan, np.arctan, values), third_order=True),
+    OpSpec("sinh", unary(tm.sinh, np.sinh, values)),
+    OpSpec("cosh", unary(tm.cosh, np.cosh, values)),
+    OpSpec("arcsinh", unary(tm.arcsinh, np.arcsinh, values)),
+    OpSpec("arccosh", unary(tm.arccosh, np.arccosh, lambda s: values(s, 1.1, 4.0))),
+    OpSpec("arctanh", unary(tm.arctanh, np.arctanh, unit_interval), third_order=True),
+    OpSpec("maximum", extremum_case(is_max=True), edges=MAXIMUM_EDGES),
+    OpSpec("minimum", extremum_case(is_max=False)),
+    OpSpec("clip", clip_case()),
+    # x1 away from 0: arctan2 jumps by 2 pi across the negative x2 axis
+    OpSpec("arctan2", binary(tm.arctan2, np.arctan2, away_from_zero, away_from_zero), third_order=True),
+    OpSpec(
+        "logaddexp",
+        binary(tm.logaddexp, np.logaddexp, lambda s: values(s, -5.0, 5.0)),
+        third_order=True,
+        edges=LOGADDEXP_EDGES,
+    ),
+    OpSpec(
+        "hypot",
+        binary(tm.hypot, np.hypot, right=lambda s: away_from_zero(s, 0.5, 3.0)),
+        third_order=True,
+        edges=HYPOT_EDGES,
+    ),
+    OpSpec("mod", mod_case()),
+    # more reductions, running sums and products, sorting
+    OpSpec("prod", prod_case(), third_order=True, edges=PROD_EDGES),
+    OpSpec("cumsum", running_case("cumsum")),
+    OpSpec("cumprod", running_case("cumprod"), third_order=True),
+    OpSpec("var", spread_case("var")),
+    OpSpec("std", spread_case("std"), third_order=True),
+    OpSpec("sort", sort_case()),
+    OpSpec("take_along_axis", take_along_axis_case()),
 ]
+
 # Families with many ops keep their specifications in their own files, built on the strategies above.
 from op_specs_linalg import LINALG_SPECS  # noqa: E402
 from op_specs_shape import SHAPE_SPECS  # noqa: E402

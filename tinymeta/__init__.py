@@ -22,6 +22,7 @@ from .engine import (
 )
 from .ops import *  # noqa: F403  (the op registry's names: add, exp, matmul, conv2d, ...)
 from .ops import __all__ as _op_names
+from .ops.reduction import argmax, argmin, argsort  # integer-valued: constants, outside the op registry
 from .transforms import hessian, hvp, jacobian, jvp, vjp
 
 __version__ = "0.1.0"
@@ -29,5 +30,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Function", "tensor", "as_tensor", "grad", "no_grad", "grad_mode",
     "is_grad_enabled", "stop_gradient", "vjp", "jvp", "hvp", "jacobian", "hessian", "testing", "nn", "meta", "linalg",
+    "argmax", "argmin", "argsort",
     *_op_names,
 ]  # fmt: skip

@@ -1,4 +1,6 @@
-"""Reductions along axes: sum, mean, max, min, logsumexp, and the softmax family built on them.
+"""Reductions along axes: sum, mean, max, min, prod, var, std, logsumexp, and the softmax family built
+on them; running sums and products (cumsum, cumprod); choosing by value (sort, take_along_axis, and the
+integer-valued argmax, argmin, argsort, constants outside the registry).
 
 A reduction without ``keepdims`` removes the reduced axes, so its backward first reshapes the
 gradient to the ``keepdims`` shape (re-inserting size-1 axes) and then broadcasts it back.
@@ -16,13 +18,17 @@ from typing import Any
 
 import numpy
 
+from .._checks import integer
 from ..backend import array_module
-from ..engine import Axis, Function, Tensor, TensorLike, as_tensor
-from .elementwise import exp, where
-from .shape import broadcast_to, reshape
+from ..engine import Axis, Function, Tensor, TensorLike, as_tensor, binary_operands, wrap_array
+from .elementwise import exp, log, sqrt, where
+from .shape import _axis, broadcast_to, expand_dims, getitem, reshape, swapaxes, transpose
 
 # this family's differentiable ops (their union is the registry: ops/__init__.py)
-__all__ = ["sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax"]
+__all__ = [
+    "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
+    "prod", "cumsum", "cumprod", "var", "std", "sort", "take_along_axis",
+]  # fmt: skip
 
 
 def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
@@ -175,11 +181,25 @@ class LogSumExp(Function):
         return reshape(gy, keep) * weights
 
 
-def logsumexp(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+def logsumexp(x: TensorLike, axis: Axis = None, keepdims: bool = False, *, b: TensorLike | None = None) -> Tensor:
     """log(sum(exp(x))) over ``axis``, finite for any finite input (no overflow); -inf entries are
-    ignored, so a row of -inf (or an empty axis) gives -inf."""
+    ignored, so a row of -inf (or an empty axis) gives -inf.
+
+    With weights ``b`` (broadcast with x), log(sum(b exp(x))) as ``scipy.special.logsumexp``'s ``b``,
+    differentiable in b too: d/dx_i = b_i exp(x_i - y), d/db_i = exp(x_i - y). A weighted sum that is
+    negative has no real log: NaN there."""
     x = as_tensor(x)
-    return LogSumExp(normalize_axes(axis, x.ndim), keepdims)(x)
+    if b is None:
+        return LogSumExp(normalize_axes(axis, x.ndim), keepdims)(x)
+    x, weights = binary_operands(x, b)
+    shape = numpy.broadcast_shapes(x.shape, weights.shape)
+    x, weights = broadcast_to(x, shape), broadcast_to(weights, shape)
+    axes = normalize_axes(axis, len(shape))
+    # a constant shift: log(sum(b exp(x - m))) + m is the same function of x and b for any constant m
+    shift = as_tensor(_stable_shift(x.data, axes) if x.size else array_module(x.data).zeros((), x.dtype))
+    with numpy.errstate(divide="ignore"):  # log(0) = -inf: an empty (or all-zero-weight) sum
+        y = log(Sum(axes, keepdims=True)(weights * exp(x - shift))) + shift
+    return y if keepdims else reshape(y, tuple(n for i, n in enumerate(shape) if i not in axes))
 
 
 class Softmax(Function):
@@ -240,3 +260,199 @@ def log_softmax(x: TensorLike, axis: Axis = -1) -> Tensor:
     """x - logsumexp(x) along ``axis`` (the last by default); stable for large |x|."""
     x = as_tensor(x)
     return LogSoftmax(normalize_axes(axis, x.ndim))(x)
+
+
+# ---- products, running sums and products, spread -------------------------------------------------
+
+
+def _reduced_to_last(x: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """x with ``axes`` moved to the end and flattened into one last axis: (..., n)."""
+    kept = [i for i in range(x.ndim) if i not in axes]
+    moved = transpose(x, kept + list(axes))
+    return reshape(moved, tuple(x.shape[i] for i in kept) + (math.prod(x.shape[i] for i in axes),))
+
+
+class ProdLast(Function):
+    """y = the product of x over its last axis;  dy/dx_i = prod over j != i of x_j.
+
+    Without zeros that is y / x_i, written with the output (so higher derivatives follow), as PyTorch
+    does; its second derivative in x_i, an exact 0, is then the difference of two terms of size
+    y / x_i^2, so for an x_i near (not at) zero it carries their rounding error. Where a zero makes
+    y / x_i undefined, it is the product of x with x_i replaced by 1, one row per i: an (n, n)
+    product, so a zero costs O(n^2) per derivative order instead of O(n)."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return x.prod(axis=-1)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        if not (x.data == 0).any():
+            others = expand_dims(self.output(), -1) / x
+        else:
+            identity = array_module(x.data).eye(x.shape[-1], dtype=bool)
+            others = ProdLast()(where(identity, 1, expand_dims(x, -2)))
+        return expand_dims(gy, -1) * others
+
+
+def prod(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis`` (all axes for None); 1 over an empty axis. Exact derivatives with zeros too:
+    d prod / dx_i is the product of the others."""
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    y = ProdLast()(_reduced_to_last(x, axes))
+    keep = _keepdims_shape(x.shape, axes)
+    return reshape(y, keep if keepdims else tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def _reverse(x: Tensor, axis: int) -> Tensor:
+    return getitem(x, (slice(None),) * axis + (slice(None, None, -1),))
+
+
+def _running(x: TensorLike, axis: Any) -> tuple[Tensor, int]:
+    """x and the one axis a running sum/product runs along (x flattened for None, as NumPy)."""
+    x = as_tensor(x)
+    if axis is None:
+        return reshape(x, (-1,)), 0
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"axis must be an integer or None, got {axis!r}")
+    if x.ndim == 0:
+        raise numpy.exceptions.AxisError(axis, 0)
+    return x, normalize_axes(axis, x.ndim)[0]
+
+
+def _reverse_cumsum(x: Tensor, axis: int) -> Tensor:
+    """z_i = x_i + ... + x_n along ``axis``: the running sum taken from the end."""
+    return _reverse(Cumsum(axis)(_reverse(x, axis)), axis)
+
+
+class Cumsum(Function):
+    """y_k = x_1 + ... + x_k along ``axis``;  dy_k/dx_i = 1 for i <= k, so gx is the running sum of gy
+    taken from the end (reverse, cumsum, reverse)."""
+
+    __slots__ = ("axis",)
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).cumsum(x, axis=self.axis)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return _reverse_cumsum(gy, self.axis)
+
+
+def cumsum(x: TensorLike, axis: int | None = None) -> Tensor:
+    """Running sum along ``axis`` (over the flattened tensor for None, as ``numpy.cumsum``)."""
+    x, axis = _running(x, axis)
+    return Cumsum(axis)(x)
+
+
+class Cumprod(Function):
+    """y_k = x_1 ... x_k along ``axis`` (x without zeros);  dy_k/dx_i = y_k / x_i for i <= k, so gx is the
+    reverse running sum of gy y, divided by x."""
+
+    __slots__ = ("axis",)
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x: Any) -> Any:
+        return array_module(x).cumprod(x, axis=self.axis)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return _reverse_cumsum(gy * self.output(), self.axis) / self.inputs[0]
+
+
+def cumprod(x: TensorLike, axis: int | None = None) -> Tensor:
+    """Running product along ``axis`` (over the flattened tensor for None, as ``numpy.cumprod``). With a
+    zero in x, y / x_i is undefined, so there y_k is taken as the product of the (n, n) lower-triangular
+    array of x (ones above the diagonal): exact derivatives, at O(n^2) cost."""
+    x, axis = _running(x, axis)
+    if not (x.data == 0).any():
+        return Cumprod(axis)(x)
+    last = swapaxes(x, axis, -1)
+    n = last.shape[-1]
+    lower = array_module(x.data).tri(n, dtype=bool)  # row k keeps x_1 ... x_k
+    running = ProdLast()(where(lower, expand_dims(last, -2), 1))
+    return swapaxes(running, axis, -1)
+
+
+def var(x: TensorLike, axis: Axis = None, *, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Variance over ``axis``: sum((x - mean(x))^2) / (n - ddof), n the number of elements reduced;
+    NaN where n - ddof <= 0 (NumPy: inf or NaN, with a warning).
+    d var / dx_i = 2 (x_i - mean(x)) / (n - ddof)."""
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    ddof = integer(ddof, "ddof")
+    n = math.prod(x.shape[a] for a in axes)
+    deviation = x - Sum(axes, keepdims=True)(x) * (1.0 / n if n else math.nan)
+    return Sum(axes, keepdims)(deviation * deviation) * (1.0 / (n - ddof) if n > ddof else math.nan)
+
+
+def std(x: TensorLike, axis: Axis = None, *, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Standard deviation over ``axis``: sqrt(var(x, axis, ddof=ddof));  d std / dx_i = (x_i - mean(x)) /
+    ((n - ddof) std), infinite (a NaN gradient) where std = 0."""
+    return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims))
+
+
+# ---- choosing by value: argmax, argmin, sort, take_along_axis ------------------------------------
+
+
+def argmax(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """The index of the maximum along ``axis`` (of the flattened tensor for None), as ``numpy.argmax``:
+    an integer tensor, a constant (an index has no derivative)."""
+    x = as_tensor(x)
+    return wrap_array(array_module(x.data).asarray(x.data.argmax(axis=axis, keepdims=keepdims)))
+
+
+def argmin(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """The index of the minimum along ``axis`` (of the flattened tensor for None), as ``numpy.argmin``:
+    an integer tensor, a constant."""
+    x = as_tensor(x)
+    return wrap_array(array_module(x.data).asarray(x.data.argmin(axis=axis, keepdims=keepdims)))
+
+
+def argsort(x: TensorLike, axis: int | None = -1) -> Tensor:
+    """The indices that sort x along ``axis`` (stable: ties keep their order), as ``numpy.argsort(kind="stable")``;
+    a constant integer tensor."""
+    x = as_tensor(x)
+    return wrap_array(array_module(x.data).argsort(x.data, axis=axis, kind="stable"))
+
+
+def take_along_axis(arr: TensorLike, indices: TensorLike, axis: int | None = -1) -> Tensor:
+    """arr's entries at ``indices`` along ``axis``, as ``numpy.take_along_axis``: the other axes broadcast
+    between the two; None reads the flattened arr with 1-D indices. A gather: its gradient scatter-adds
+    gy back to the positions read (an index read twice gets both)."""
+    arr = as_tensor(arr)
+    index = as_tensor(indices, arr).data
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"take_along_axis: indices must be integers, got dtype {index.dtype}")
+    if axis is None:
+        if index.ndim != 1:
+            raise ValueError(f"take_along_axis with axis=None needs 1-D indices, got shape {index.shape}")
+        return getitem(reshape(arr, (-1,)), index)
+    if index.ndim != arr.ndim:
+        raise ValueError(
+            f"take_along_axis: indices ({index.ndim}-D, shape {index.shape}) must have as many axes as arr "
+            f"({arr.ndim}-D, shape {arr.shape})"
+        )
+    (axis,) = normalize_axes(axis, arr.ndim) if arr.ndim else (_axis(axis, 0),)
+    xp = array_module(arr.data)
+    parts = []
+    for d, n in enumerate(arr.shape):
+        if d == axis:
+            parts.append(index)
+        else:
+            parts.append(xp.arange(n).reshape((1,) * d + (n,) + (1,) * (arr.ndim - d - 1)))
+    return getitem(arr, tuple(parts))
+
+
+def sort(x: TensorLike, axis: int | None = -1) -> Tensor:
+    """x sorted along ``axis`` (the flattened x for None), as ``numpy.sort``: differentiable through the
+    permutation (each entry's gradient is that of the position it moved to; ties keep their order)."""
+    x = as_tensor(x)
+    if axis is None:
+        x, axis = reshape(x, (-1,)), -1
+    return take_along_axis(x, argsort(x, axis), axis)
