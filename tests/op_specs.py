@@ -966,9 +966,10 @@ SPECS = [
 ]
 
 # Families with many ops keep their specifications in their own files, built on the strategies above.
+from op_specs_conv import CONV_SPECS  # noqa: E402
 from op_specs_linalg import LINALG_SPECS  # noqa: E402
 from op_specs_shape import SHAPE_SPECS  # noqa: E402
 
-SPECS += SHAPE_SPECS + LINALG_SPECS
+SPECS += SHAPE_SPECS + LINALG_SPECS + CONV_SPECS
 SPECS_BY_NAME = {spec.name: spec for spec in SPECS}
 assert len(SPECS_BY_NAME) == len(SPECS), "two specifications share a name"
