@@ -1,4 +1,4 @@
-"""Gradient specifications of convolution and pooling options (see op_specs.py: the strategies and the Case/Edge/OpSpec types)."""
+"""Gradient specifications of convolution and pooling options (strategies and types: op_specs.py)."""
 
 from __future__ import annotations
 
