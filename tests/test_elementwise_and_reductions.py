@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import tinymeta as tm
+from tinymeta.testing import gradgradcheck, projected_grad
 
 
 def _x() -> np.ndarray:
@@ -137,3 +138,11 @@ def test_weighted_logsumexp_is_scipys_and_differentiates_the_weights() -> None:
 
 
 INF = np.inf
+
+
+@pytest.mark.parametrize("name", ["prod", "cumprod"])
+def test_products_have_exact_third_derivatives_away_from_zero(name) -> None:
+    # (at exact zeros, their edges in op_specs.py give the third derivative's closed form)
+    x = np.array([[0.7, -1.3, 1.1], [-0.4, 0.9, 1.6]])
+    fn = {"prod": lambda t: tm.prod(t, axis=1), "cumprod": lambda t: tm.cumprod(t, axis=1)}[name]
+    assert gradgradcheck(projected_grad(fn, seed=2), [tm.tensor(x)])

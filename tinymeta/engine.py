@@ -323,6 +323,18 @@ class Tensor:
     def reshape(self, *shape: Any) -> Tensor:
         return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
 
+    def ravel(self) -> Tensor:
+        """The elements as a 1-D tensor (may share memory with this one, as ``ndarray.ravel``)."""
+        return ops.ravel(self)
+
+    def flatten(self) -> Tensor:
+        """The elements as a 1-D tensor of its own (always a copy, as ``ndarray.flatten``; NumPy has no
+        function of that name, so neither has tinymeta: ``tinymeta.ravel`` is the function)."""
+        return ops.astype(ops.ravel(self), self.dtype, copy=True)
+
+    def squeeze(self, axis: Axis = None) -> Tensor:
+        return ops.squeeze(self, axis)
+
     def transpose(self, *axes: Any) -> Tensor:
         """As ``ndarray.transpose``: no axes (or None) reverses them; else one permutation, given as
         a sequence or as separate integers."""
