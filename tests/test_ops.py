@@ -405,13 +405,55 @@ def test_derivative_products_are_taken_in_the_order_that_does_not_overflow() -> 
     assert d1.item() == 0.0 and d2.item() == 0.0  # 1e300 (1e300 - 1) 0.5^(1e300 - 2) underflows to 0
 
 
-def test_numpy_functions_on_a_tensor_say_so_instead_of_dropping_the_graph() -> None:
+def test_numpy_functions_and_ufuncs_on_a_tensor_are_tinymetas_and_keep_the_graph() -> None:
     t = tm.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
-    for call in (np.sum, np.mean, lambda z: np.reshape(z, 4), lambda z: np.concatenate([z, z])):
-        with pytest.raises(TypeError, match="drop its graph: use tinymeta"):
-            call(t)
+    a = np.array([[0.5, -1.0], [2.0, 0.25]])
+    calls = {  # NumPy's call on a Tensor, and the tinymeta call it must equal, value and gradient
+        "sum": (lambda z: np.sum(z, axis=0), lambda z: tm.sum(z, axis=0)),
+        "mean": (np.mean, tm.mean),
+        "reshape": (lambda z: np.reshape(z, 4), lambda z: tm.reshape(z, 4)),
+        "concatenate": (lambda z: np.concatenate([z, z]), lambda z: tm.concatenate([z, z])),
+        "einsum": (lambda z: np.einsum("ij,jk->ik", z, a), lambda z: tm.einsum("ij,jk->ik", z, a)),
+        "exp (a ufunc)": (np.exp, tm.exp),
+        "array - tensor": (lambda z: a - z, lambda z: tm.sub(a, z)),
+        "array @ tensor": (lambda z: a @ z, lambda z: tm.matmul(a, z)),
+        "maximum": (lambda z: np.maximum(a, z), lambda z: tm.maximum(a, z)),
+        "remainder": (lambda z: np.remainder(z, 1.5), lambda z: tm.mod(z, 1.5)),
+    }
+    w = np.array([[1.0, -2.0], [0.5, 3.0]])
+    for name, (numpy_call, tinymeta_call) in calls.items():
+        out, expected = numpy_call(t), tinymeta_call(t)
+        assert isinstance(out, tm.Tensor) and out.requires_grad, name
+        np.testing.assert_array_equal(out.numpy(), expected.numpy(), err_msg=name)
+        (g,) = tm.grad(tm.sum(out * w[: out.shape[-1]].sum() if out.ndim else out), t)
+        (e,) = tm.grad(tm.sum(expected * w[: expected.shape[-1]].sum() if expected.ndim else expected), t)
+        np.testing.assert_array_equal(g.numpy(), e.numpy(), err_msg=name)
+    np.testing.assert_array_equal((a > t).numpy(), a > t.numpy())  # comparisons: constant booleans
+    unsupported = {
+        "numpy.sum on a tinymeta Tensor: tinymeta.sum does not take these arguments": lambda: np.sum(t, dtype=float),
+        r"numpy.add.reduce on a tinymeta Tensor: tinymeta.add does not take the ufunc method .reduce": lambda: (
+            np.add.reduce(t)
+        ),
+        r"numpy.add on a tinymeta Tensor: tinymeta.add does not take keywords \['out'\]": lambda: np.add(
+            a, t, out=np.empty((2, 2))
+        ),
+        "numpy.cbrt has no tinymeta counterpart, and on a Tensor it would drop the graph": lambda: np.cbrt(t),
+        "numpy.allclose has no tinymeta counterpart": lambda: np.allclose(t, t),
+    }
+    for message, call in unsupported.items():
+        with pytest.raises(TypeError, match=message):
+            call()
     np.testing.assert_array_equal(np.asarray(t), t.numpy())  # the values are still one call away
-    assert tm.sum(t).item() == 10.0
+
+
+def test_a_list_of_tensors_given_to_an_op_is_stacked_and_keeps_the_graph() -> None:
+    t = tm.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = tm.sum([t[0], [t[1] * 2, 5.0]][0]) + tm.sum([[t[0], t[1]], [t[2], 1.0]])  # nested, with a constant
+    (g,) = tm.grad(y, t)
+    np.testing.assert_array_equal(g.numpy(), [2.0, 1.0, 1.0])
+    assert tm.stack([t[0], t[2]]).requires_grad
+    with pytest.raises(TypeError, match=r"use tinymeta.stack\(...\) to keep it"):
+        tm.tensor([t[0], t[1]])  # a new leaf copies values: the graph cannot come along, so it is refused
 
 
 def test_python_scalars_take_the_other_operands_dtype_on_either_side_and_matrices_are_arrays() -> None:

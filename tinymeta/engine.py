@@ -83,17 +83,16 @@ class Tensor:
     """
 
     __slots__ = ("data", "requires_grad", "grad", "creator", "__weakref__")
-    # ndarray <op> Tensor must call the Tensor's reflected operator, not loop over the Tensor.
-    __array_ufunc__ = None
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's ufuncs on tensors are tinymeta's ops (``np.exp(t)`` is ``tm.exp(t)``, ``array + t`` is
+        ``tm.add(array, t)``), so the graph is kept; see ``numpy_counterpart``."""
+        return numpy_counterpart(ufunc, inputs, kwargs, method)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        """NumPy functions (np.sum, np.reshape, np.concatenate...) would compute on a copy of the data
-        and silently drop the graph: refuse them, naming tinymeta's own (np.asarray(t) still works)."""
-        name = getattr(func, "__name__", str(func))
-        raise TypeError(
-            f"numpy.{name} on a tinymeta Tensor would drop its graph: use tinymeta.{name} (or the method), "
-            "or numpy.asarray(t) / t.numpy() for the values"
-        )
+        """NumPy's functions on tensors are tinymeta's of the same name (``np.sum(t, axis=0)`` is
+        ``tm.sum(t, axis=0)``, ``np.linalg.solve(a, t)`` is ``tm.linalg.solve``); see ``numpy_counterpart``."""
+        return numpy_counterpart(func, args, kwargs)
 
     def __init__(
         self,
@@ -421,6 +420,65 @@ def _check_no_graph_inside(data: Any) -> None:
                 _check_no_graph_inside(item)
 
 
+def _holds_a_graph(data: Any) -> bool:
+    """Whether a (nested) list or tuple holds a tensor that requires grad."""
+    return any(
+        (type(item) is Tensor and item.requires_grad) or (type(item) in (list, tuple) and _holds_a_graph(item))
+        for item in data
+    )
+
+
+# NumPy's ufuncs whose tinymeta op has another name; the comparisons give constant boolean tensors.
+_UFUNC_NAMES = {
+    "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div", "negative": "neg",
+    "absolute": "abs", "remainder": "mod", "power": "power", "matmul": "matmul",
+}  # fmt: skip
+_COMPARISONS = ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal")
+
+
+def numpy_counterpart(func: Any, args: Any, kwargs: dict[str, Any], method: str = "__call__") -> Any:
+    """A NumPy function or ufunc called on a Tensor, as tinymeta's op of the same name (NumPy's
+    ``__array_function__`` and ``__array_ufunc__`` protocols), so the graph is kept. What tinymeta has
+    no op for (or an argument its op does not take: ``out=``, ``dtype=``, a ufunc's ``.reduce``) is a
+    TypeError that names what to use instead, never a silent copy of the values.
+    """
+    import inspect
+
+    import tinymeta
+
+    name = getattr(func, "__name__", str(func))
+    in_linalg = (getattr(func, "__module__", None) or "").endswith("linalg")
+    call = f"numpy.{'linalg.' if in_linalg else ''}{name}" + ("" if method == "__call__" else f".{method}")
+    if isinstance(func, numpy.ufunc):
+        if method == "__call__" and not kwargs and name in _COMPARISONS:
+            return _compare(name, *args)
+        target = _UFUNC_NAMES.get(name, name)
+        op = getattr(ops, target) if target in ops.__all__ else None
+        if op is not None and method == "__call__" and not kwargs:
+            return op(*args)
+        unsupported = f"keywords {sorted(kwargs)}" if method == "__call__" else f"the ufunc method .{method}"
+    else:
+        namespace = tinymeta.linalg if in_linalg else tinymeta
+        target = f"{'linalg.' if in_linalg else ''}{name}"
+        op = getattr(namespace, name) if name in namespace.__all__ else None
+        if op is not None:
+            try:
+                inspect.signature(op).bind(*args, **kwargs)
+            except TypeError as error:
+                unsupported = f"these arguments ({error}; its signature is {name}{inspect.signature(op)})"
+            else:
+                return op(*args, **kwargs)
+    values = "or numpy.asarray(t) / t.numpy() for the values (without the graph)"
+    if op is None:
+        raise TypeError(
+            f"{call} has no tinymeta counterpart, and on a Tensor it would drop the graph: compute it with "
+            f"tinymeta's ops (tinymeta.ops.REGISTRY lists them), {values}"
+        )
+    raise TypeError(
+        f"{call} on a tinymeta Tensor: tinymeta.{target} does not take {unsupported}; call it without them, {values}"
+    )
+
+
 def _to_backend_array(data: Any, dtype: Any, backend_name: str | None) -> Any:
     if isinstance(data, Tensor):
         data = data.data
@@ -470,7 +528,8 @@ def as_tensor(x: TensorLike, like: Tensor | None = None) -> Tensor:
             return wrap_array(backend.array_module(data).asarray(x, dtype=dtype))
     if isinstance(x, Tensor):
         return x
-    _check_no_graph_inside(x)
+    if type(x) in (list, tuple) and _holds_a_graph(x):  # [t1, t2]: stacked, so the gradient reaches each
+        return ops.stack([as_tensor(item, like) for item in x])
     if isinstance(x, numpy.ndarray) and type(x) is not numpy.ndarray:
         x = numpy.asarray(x)  # a subclass (np.matrix: * is a matrix product) as the plain array it holds
     if like is None:

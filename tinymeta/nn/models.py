@@ -161,6 +161,12 @@ class MLP(Model):
         return params
 
     def __call__(self, params: Params, x: TensorLike) -> Tensor:
+        h = self.features(params, x)
+        last = len(self.sizes) - 2
+        return ops.matmul(h, params[f"layers.{last}.weight"]) + _bias(params[f"layers.{last}.bias"], h.ndim)
+
+    def features(self, params: Params, x: TensorLike) -> Tensor:
+        """The last hidden layer's activations, [..., N, sizes[-2]]: what the last (linear) layer reads."""
         lead = self.check(params)
         first = next(iter(params.values()))
         h = as_tensor(x, first)
@@ -171,11 +177,8 @@ class MLP(Model):
                 context = ops.expand_dims(context, -2)
             h = ops.concatenate([h, ops.broadcast_to(context, h.shape[:-1] + (self.context_dim,))], axis=-1)
         act = ACTIVATIONS[self.activation]
-        n_layers = len(self.sizes) - 1
-        for i in range(n_layers):
-            h = ops.matmul(h, params[f"layers.{i}.weight"]) + _bias(params[f"layers.{i}.bias"], h.ndim)
-            if i < n_layers - 1:
-                h = act(h)
+        for i in range(len(self.sizes) - 2):
+            h = act(ops.matmul(h, params[f"layers.{i}.weight"]) + _bias(params[f"layers.{i}.bias"], h.ndim))
         return h
 
 
@@ -231,8 +234,8 @@ class Conv4(Model):
             channels, size = filters, size // 2
         if size < 1:
             raise ValueError(f"Conv4 needs images of at least 16x16 (four 2x2 poolings), got {image_size}")
-        self.features = filters * size * size
-        self.shapes["head.weight"] = (self.features, n_way)
+        self.feature_size = filters * size * size
+        self.shapes["head.weight"] = (self.feature_size, n_way)
         self.shapes["head.bias"] = (n_way,)
         self.head_names = ["head.weight", "head.bias"]
 
@@ -256,6 +259,11 @@ class Conv4(Model):
         return name if self.per_step_bn is None else f"{name}.step{min(step, self.per_step_bn - 1)}"
 
     def __call__(self, params: Params, x: TensorLike, step: int | None = None) -> Tensor:
+        h = self.features(params, x, step)
+        return ops.matmul(h, params["head.weight"]) + _bias(params["head.bias"], h.ndim)
+
+    def features(self, params: Params, x: TensorLike, step: int | None = None) -> Tensor:
+        """The body's output, [..., N, features]: what the linear head reads (R2-D2 fits its own head to it)."""
         if step is not None:
             step = integer(step, "Conv4 step", 0)
         elif self.per_step_bn is not None:
@@ -275,8 +283,7 @@ class Conv4(Model):
             h = ops.conv2d(h, params[p + "conv.weight"], params[p + "conv.bias"], padding=1)
             h = batch_norm(h, params[self._norm_name(i, "weight", step)], params[self._norm_name(i, "bias", step)])
             h = ops.max_pool2d(ops.relu(h), 2)
-        h = ops.reshape(h, h.shape[:-3] + (self.features,))
-        return ops.matmul(h, params["head.weight"]) + _bias(params["head.bias"], h.ndim)
+        return ops.reshape(h, h.shape[:-3] + (self.feature_size,))
 
 
 def batch_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:

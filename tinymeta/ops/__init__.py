@@ -1,10 +1,11 @@
 """tinymeta's differentiable ops, by family (a family never imports one below it):
 
-    shape        reshape, transpose, broadcasting, indexing, joining
-    elementwise  exp, log, tanh, ... of one tensor; where
+    shape        reshape, transpose, broadcasting, indexing, joining and splitting, flip, pad, diagonals
+    elementwise  exp, log, tanh, the trigonometric functions, ... of one tensor; where, maximum, clip,
+                 arctan2, logaddexp, ... of two
     arithmetic   + - * / ** and negation, broadcasting
-    reduction    sum, mean, max, ..., the softmax family
-    products     matmul and the other products and contractions
+    reduction    sum, mean, prod, var, max, ..., the softmax family, cumsum, cumprod, sort
+    products     matmul, dot, tensordot, einsum, kron, trace, ...
     linalg       solve, inv, det, ... (``tinymeta.linalg``, as ``numpy.linalg``)
     conv         2-D convolution and pooling
 
