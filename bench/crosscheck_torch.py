@@ -140,7 +140,7 @@ if "inv" in tm.linalg.__all__:
 if "det" in tm.linalg.__all__:
     LINALG["linalg.det"] = (torch.linalg.det, tm.linalg.det)
 if "slogdet" in tm.linalg.__all__:
-    LINALG["linalg.slogdet (log |det|)"] = (lambda a: torch.linalg.slogdet(a)[1], lambda a: tm.linalg.slogdet(a)[1])
+    LINALG["linalg.slogdet (log of abs det)"] = (lambda a: torch.linalg.slogdet(a)[1], lambda a: tm.linalg.slogdet(a)[1])
 if "cholesky" in tm.linalg.__all__:
     LINALG["linalg.cholesky (of (A + A^T) / 2)"] = (
         lambda a: torch.linalg.cholesky((a + a.T) / 2),
@@ -172,9 +172,10 @@ def main() -> None:
     out = Path(__file__).parent / "results" / "crosscheck_torch.md"
     out.write_text(
         "# tinymeta against PyTorch: the NumPy-coverage ops\n\n"
-        f"`python bench/crosscheck_torch.py` with PyTorch {torch.__version__} (CPU), float64, random inputs (with exact\n"
-        "zeros for prod/cumprod and ties for maximum/minimum). Largest absolute difference over the value, the\n"
-        "gradient of a random projection and the HVP (the gradient of a random projection of that gradient).\n"
+        f"`python bench/crosscheck_torch.py` with PyTorch {torch.__version__} (CPU), float64, random inputs\n"
+        "(with exact zeros for prod/cumprod and ties for maximum/minimum). Largest absolute difference over\n"
+        "the value, the gradient of a random projection and the HVP (the gradient of a random projection of\n"
+        "that gradient).\n"
         "Bilinear ops are wrapped in tanh so that their HVP is not zero.\n\n"
         "| op | max abs difference |\n|---|---|\n" + "\n".join(rows) + "\n"
     )

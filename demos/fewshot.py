@@ -45,7 +45,7 @@ from demos import characters, common
 from demos.sinusoid import step_loss_weights
 from tinymeta import meta, nn
 
-ALGORITHMS = ["maml", "fomaml", "metasgd", "maml++", "anil", "reptile", "imaml"]
+ALGORITHMS = ["maml", "fomaml", "metasgd", "maml++", "anil", "reptile", "imaml", "r2d2"]
 MAML_CLASS = ("maml", "fomaml", "maml++")  # the algorithms whose options MAML++'s are (tinymeta.meta.MAML)
 VALIDATION_SEED = 54321  # every validation point on the same episodes, so that the best is a fair pick
 PAPER = dict(filters=64, meta_batch=32, iterations=40_000, eval_steps=10, queries=15)
@@ -70,6 +70,8 @@ def make_algorithm(algo: str, model: nn.Conv4, args: argparse.Namespace) -> Any:
     def loss_at(params: nn.Params, x: Any, y: Any, step: int) -> tm.Tensor:  # per-step batch norm
         return nn.cross_entropy(model(params, x, step=step), y)
 
+    if algo == "r2d2":  # no inner steps: the head is solved in closed form (inner_lr and inner_steps do not apply)
+        return meta.make("r2d2", loss, features=model.features, ways=args.ways)
     lr, steps = args.inner_lr, args.inner_steps
     settings = {
         "anil": dict(head=model.head_names),
@@ -530,7 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{args.algo}, {args.ways}-way {args.shots}-shot, {'Omniglot' if args.omniglot else 'generated characters'}: "
         f"test accuracy {100 * acc:.1f} ± {100 * ci:.1f}% over {args.eval_episodes} episodes "
-        f"({args.eval_steps} fine-tuning steps; chance {100 * chance:.0f}%), "
+        f"({'the head solved in closed form' if args.algo == 'r2d2' else f'{args.eval_steps} fine-tuning steps'}; "
+        f"chance {100 * chance:.0f}%), "
         + (
             f"the parameters of iteration {selected['iteration']:,}, the best validation accuracy "
             f"({100 * selected['val_accuracy']:.1f}% on {args.val_episodes} episodes)"

@@ -376,6 +376,23 @@ def test_fewshot_eval_only_keeps_the_training_record_and_uses_the_checkpoints_se
     assert after == before  # the same settings and parameters: the same test accuracy, nothing lost
 
 
+def test_fewshot_r2d2_trains_its_body_and_solves_its_head(tmp_path):
+    trained = run_demo("fewshot", *FEWSHOT_SMALL, "--algo", "r2d2", "--iterations", "4", "--checkpoint-every", "2",
+                       "--out", str(tmp_path))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "(the head solved in closed form; chance 20%)" in trained.stdout
+    record = json.loads((tmp_path / "results" / "r2d2_5way1shot.json").read_text())
+    params, _ = load_demo_checkpoint(tmp_path / "checkpoints" / "r2d2_5way1shot.npz")
+    assert {"param/r2d2.log_lambda", "param/r2d2.scale", "param/r2d2.bias"} <= set(params)
+    again = run_demo("fewshot", "--eval-only", str(tmp_path / "checkpoints" / "r2d2_5way1shot_best.npz"),
+                     "--out", str(tmp_path))  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert (
+        json.loads((tmp_path / "results" / "r2d2_5way1shot.json").read_text())["test_accuracy"]
+        == (record["test_accuracy"])
+    )
+
+
 def test_fewshot_tests_the_best_validation_checkpoint_and_keeps_the_last(tmp_path):
     trained = run_demo("fewshot", *FEWSHOT_SMALL, "--val-episodes", "6", "--iterations", "8", "--checkpoint-every",
                        "2", "--meta-lr", "0.01", "--out", str(tmp_path))  # fmt: skip

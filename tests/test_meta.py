@@ -12,7 +12,7 @@ from memory import shares_memory
 
 import tinymeta as tm
 from tinymeta import nn
-from tinymeta.meta import ANIL, CAVIA, MAML, MetaSGD, Reptile, iMAML
+from tinymeta.meta import ANIL, CAVIA, MAML, R2D2, MetaSGD, Reptile, iMAML
 from tinymeta.testing import gradcheck
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -349,7 +349,9 @@ EVERY_ALGORITHM = {
     **ALGORITHMS,
     "reptile": lambda loss, m: Reptile(loss, inner_lr=0.1, inner_steps=2),
     "imaml": lambda loss, m: iMAML(loss, inner_lr=0.1, inner_steps=3, cg_steps=2),
+    "r2d2": lambda loss, m: R2D2(loss, m.features, head=m.head_names),  # ridge regression onto the targets
 }
+STEPLESS = {"r2d2"}  # solves its inner problem in closed form: no inner steps, φ_0 is already adapted
 assert {name for name in tm.meta.ALGORITHMS} <= set(EVERY_ALGORITHM), "an algorithm is missing here"
 
 
@@ -357,6 +359,9 @@ def test_make_builds_every_algorithm_by_name_and_names_the_choices_otherwise():
     model = nn.MLP([1, 5, 1], context_dim=2)
     extra = {"anil": dict(head=model.head_names), "cavia": dict(context_dim=2)}
     for name, (cls, variant) in tm.meta.ALGORITHMS.items():
+        if name in STEPLESS:
+            assert type(tm.meta.make(name, mlp_loss(model), features=model.features, head=model.head_names)) is cls
+            continue
         algorithm = tm.meta.make(name, mlp_loss(model), inner_lr=0.1, inner_steps=2, **extra.get(name, {}))
         assert type(algorithm) is cls and algorithm.inner_lr == 0.1 and algorithm.inner_steps == 2
         for setting, value in variant.items():
@@ -372,7 +377,7 @@ def setup(name: str, dtype: str = "float64"):
     return model, algorithm, algorithm.init(model.init(0))
 
 
-@pytest.mark.parametrize("name", sorted(EVERY_ALGORITHM))
+@pytest.mark.parametrize("name", sorted(set(EVERY_ALGORITHM) - STEPLESS))
 def test_fine_tune_with_zero_steps_yields_theta_alone(name):
     model, algorithm, theta = setup(name)
     xs, ys, _, _ = regression_tasks(np.random.default_rng(0), 3, 4)
@@ -507,7 +512,7 @@ def test_inputs_and_targets_with_different_numbers_of_examples_are_named():
     assert ANIL(mlp_loss(nn.MLP([1, 2, 1])), head=np.array(["layers.1.weight"])).adapt_only == ["layers.1.weight"]
 
 
-@pytest.mark.parametrize("name", sorted(set(EVERY_ALGORITHM) - {"reptile", "imaml"}))
+@pytest.mark.parametrize("name", sorted(set(EVERY_ALGORITHM) - {"reptile", "imaml"} - STEPLESS))
 def test_fine_tune_steps_are_constants_equal_to_plain_detached_sgd(name):
     """fine_tune yields φ_0 = θ, then constants: the algorithm's own SGD steps, nothing recorded."""
     model, algorithm, theta = setup(name)

@@ -30,6 +30,7 @@ from .imaml import iMAML
 from .inner_loop import LossFn, final, inner_sgd
 from .maml import MAML, annealed_step_loss_weights
 from .metasgd import MetaSGD
+from .r2d2 import R2D2
 from .reptile import Reptile
 
 ALGORITHMS: dict[str, tuple[type, dict[str, Any]]] = {
@@ -41,6 +42,7 @@ ALGORITHMS: dict[str, tuple[type, dict[str, Any]]] = {
     "cavia": (CAVIA, {}),
     "reptile": (Reptile, {}),
     "imaml": (iMAML, {}),
+    "r2d2": (R2D2, {}),
 }
 
 
@@ -48,7 +50,8 @@ def make(name: str, loss_fn: LossFn, **settings: Any) -> Any:
     """The algorithm called ``name`` (a key of ``ALGORITHMS``), its class given ``settings``.
 
     ``settings`` are the class's keyword arguments (``inner_lr``, ``inner_steps``, ...); ANIL needs
-    ``head`` (e.g. ``model.head_names``) and CAVIA ``context_dim``.
+    ``head`` (e.g. ``model.head_names``), CAVIA ``context_dim``, R2-D2 ``features`` (e.g.
+    ``model.features``) and ``ways``.
 
     >>> make("fomaml", lambda params, x, y: None, inner_lr=0.1).first_order
     True
@@ -64,13 +67,17 @@ def make(name: str, loss_fn: LossFn, **settings: Any) -> Any:
             f"{name!r} fixes {', '.join(f'{k}={variant[k]!r}' for k in fixed)}; to set it yourself, "
             f"make({cls.__name__.lower()!r}, ...) with it"
         )
-    required = {"anil": "head (e.g. model.head_names)", "cavia": "context_dim"}.get(name)
+    required = {
+        "anil": "head (e.g. model.head_names)",
+        "cavia": "context_dim",
+        "r2d2": "features (e.g. model.features)",
+    }.get(name)
     if required and required.split()[0] not in settings:
         raise TypeError(f"make({name!r}, ...) needs {required}")
     return cls(loss_fn, **variant, **settings)
 
 
 __all__ = [
-    "MAML", "MetaSGD", "ANIL", "CAVIA", "Reptile", "iMAML", "CNP", "CNPModel",
+    "MAML", "MetaSGD", "ANIL", "CAVIA", "Reptile", "iMAML", "R2D2", "CNP", "CNPModel",
     "inner_sgd", "final", "ALGORITHMS", "make", "annealed_step_loss_weights",
 ]  # fmt: skip
