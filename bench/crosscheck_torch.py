@@ -140,7 +140,10 @@ if "inv" in tm.linalg.__all__:
 if "det" in tm.linalg.__all__:
     LINALG["linalg.det"] = (torch.linalg.det, tm.linalg.det)
 if "slogdet" in tm.linalg.__all__:
-    LINALG["linalg.slogdet (log of abs det)"] = (lambda a: torch.linalg.slogdet(a)[1], lambda a: tm.linalg.slogdet(a)[1])
+    LINALG["linalg.slogdet (log of abs det)"] = (
+        lambda a: torch.linalg.slogdet(a)[1],
+        lambda a: tm.linalg.slogdet(a)[1],
+    )
 if "cholesky" in tm.linalg.__all__:
     LINALG["linalg.cholesky (of (A + A^T) / 2)"] = (
         lambda a: torch.linalg.cholesky((a + a.T) / 2),

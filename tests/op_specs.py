@@ -912,10 +912,10 @@ SPECS = [
     OpSpec("where", where_case()),
     OpSpec("getitem", getitem_case()),
     OpSpec("matmul", matmul_case(), third_order=True),
-    OpSpec("conv2d", conv2d_case(), third_order=True),
+    OpSpec("conv2d", st.one_of(conv2d_case(), st.deferred(lambda: CONV2D_OPTION_CASES)), third_order=True),
     OpSpec(
         "max_pool2d",
-        pool_case(is_max=True),
+        st.one_of(pool_case(is_max=True), st.deferred(lambda: MAX_POOL_OPTION_CASES)),
         edges=[
             Edge(
                 "a tie: the first maximum of the window takes the gradient (as PyTorch and JAX)",
@@ -926,7 +926,7 @@ SPECS = [
             )
         ],
     ),  # fmt: skip
-    OpSpec("avg_pool2d", pool_case(is_max=False)),
+    OpSpec("avg_pool2d", st.one_of(pool_case(is_max=False), st.deferred(lambda: AVG_POOL_OPTION_CASES))),
     # more elementwise functions
     OpSpec("square", unary(tm.square, np.square, values)),
     OpSpec("reciprocal", unary(tm.reciprocal, np.reciprocal, lambda s: away_from_zero(s, 0.5, 3.0)), third_order=True),
@@ -979,7 +979,7 @@ SPECS = [
 ]
 
 # Families with many ops keep their specifications in their own files, built on the strategies above.
-from op_specs_conv import CONV_SPECS  # noqa: E402
+from op_specs_conv import AVG_POOL_OPTION_CASES, CONV2D_OPTION_CASES, CONV_SPECS, MAX_POOL_OPTION_CASES  # noqa: E402
 from op_specs_linalg import LINALG_SPECS  # noqa: E402
 from op_specs_shape import SHAPE_SPECS  # noqa: E402
 
