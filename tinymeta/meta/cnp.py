@@ -34,13 +34,13 @@ from collections.abc import Iterator, Sequence
 
 from .. import ops
 from .._checks import integer, real
-from ..engine import Tensor, TensorLike, as_tensor, no_grad
+from ..engine import Tensor, TensorLike, as_tensor
 from ..nn.models import MLP
 from .inner_loop import (
     Params,
+    adapted_without_steps,
     check_episode,
     check_params,
-    check_steps,
     check_tasks,
     meta_parameters,
     value_and_meta_grad,
@@ -191,11 +191,7 @@ class CNP:
         """For the evaluation harness of the gradient-based learners: ``steps + 1`` times the same φ.
         A CNP takes no steps: its adaptation is reading the support set once, so the "adapted
         parameters after s steps" are the same for every s, 0 included. Nothing is recorded."""
-        steps = check_steps(steps)
-        with no_grad():
-            phi = self.adapt(meta_params, x_support, y_support)
-        for _ in range(steps + 1):
-            yield phi
+        return adapted_without_steps(lambda: self.adapt(meta_params, x_support, y_support), steps)
 
     def meta_loss(
         self,

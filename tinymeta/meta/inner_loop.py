@@ -35,7 +35,17 @@ import numpy
 
 from .. import ops
 from .._checks import integer, real
-from ..engine import Tensor, TensorLike, grad, grad_mode, is_grad_enabled, new_leaf, wrap_array, zeros_for_none
+from ..engine import (
+    Tensor,
+    TensorLike,
+    grad,
+    grad_mode,
+    is_grad_enabled,
+    new_leaf,
+    no_grad,
+    wrap_array,
+    zeros_for_none,
+)
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Params, TensorLike, TensorLike], Tensor]
@@ -172,6 +182,17 @@ def check_inner_loop_settings(inner_lr: float, inner_steps: int) -> tuple[float,
 def check_steps(steps: int) -> int:
     """The number of test-time steps of ``fine_tune``: an integer >= 0 (0 yields θ alone)."""
     return integer(steps, "steps", 0)
+
+
+def adapted_without_steps(adapt: Callable[[], Params], steps: int) -> Iterator[Params]:
+    """``fine_tune`` for a learner whose adaptation takes no gradient steps (a closed-form head, an
+    encoder that reads the support set once): ``adapt()`` once, unrecorded, and the same φ yielded
+    ``steps + 1`` times, so that the evaluation harness of the gradient-based learners applies."""
+    steps = check_steps(steps)
+    with no_grad():
+        phi = adapt()
+    for _ in range(steps + 1):
+        yield phi
 
 
 def check_params(params: Params) -> Params:

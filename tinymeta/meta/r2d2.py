@@ -24,8 +24,16 @@ from collections.abc import Callable, Iterator, Sequence
 from .. import linalg, ops
 from .._checks import integer, real
 from ..backend import array_module
-from ..engine import Tensor, TensorLike, as_tensor, new_leaf, no_grad
-from .inner_loop import LossFn, Params, check_episode, check_params, check_steps, check_tasks, value_and_meta_grad
+from ..engine import Tensor, TensorLike, as_tensor, new_leaf
+from .inner_loop import (
+    LossFn,
+    Params,
+    adapted_without_steps,
+    check_episode,
+    check_params,
+    check_tasks,
+    value_and_meta_grad,
+)
 
 Features = Callable[[Params, TensorLike], Tensor]
 HEAD_PARAMETERS = ("r2d2.log_lambda", "r2d2.scale", "r2d2.bias")  # log λ, α and β, scalars
@@ -118,11 +126,7 @@ class R2D2:
     ) -> Iterator[Params]:
         """For the evaluation harness of the gradient-based learners: ``steps + 1`` times the same φ (the
         closed-form head is the inner problem's exact solution: no steps to take). Nothing is recorded."""
-        steps = check_steps(steps)
-        with no_grad():
-            phi = self.adapt(meta_params, x_support, y_support)
-        for _ in range(steps + 1):
-            yield phi
+        return adapted_without_steps(lambda: self.adapt(meta_params, x_support, y_support), steps)
 
     def meta_loss(
         self,
