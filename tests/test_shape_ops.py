@@ -102,43 +102,6 @@ def test_where_numpy_raises_an_accidental_exception_tinymeta_raises_the_meaningf
         tm.einsum(V, [0], [0])
 
 
-# ---- axes are checked as NumPy checks them -----------------------------------------------------------
-
-_AXIS_OPS = {  # tinymeta op, its NumPy counterpart
-    "flip": (tm.flip, np.flip),
-    "roll": (lambda x, a: tm.roll(x, 1, a), lambda x, a: np.roll(x, 1, a)),
-    "repeat": (lambda x, a: tm.repeat(x, 2, a), lambda x, a: np.repeat(x, 2, a)),
-    "moveaxis source": (lambda x, a: tm.moveaxis(x, a, 0), lambda x, a: np.moveaxis(x, a, 0)),
-    "moveaxis destination": (lambda x, a: tm.moveaxis(x, 0, a), lambda x, a: np.moveaxis(x, 0, a)),
-    "split": (lambda x, a: tm.split(x, 1, a)[0], lambda x, a: np.split(x, 1, a)[0]),
-    "array_split": (lambda x, a: tm.array_split(x, 2, a)[0], lambda x, a: np.array_split(x, 2, a)[0]),
-    "diff": (lambda x, a: tm.diff(x, 1, a), lambda x, a: np.diff(x, 1, a)),
-    "diagonal axis1": (lambda x, a: tm.diagonal(x, 0, a, 0), lambda x, a: np.diagonal(x, 0, a, 0)),
-    "diagonal axis2": (lambda x, a: tm.diagonal(x, 0, 1, a), lambda x, a: np.diagonal(x, 0, 1, a)),
-    "trace": (lambda x, a: tm.trace(x, 0, 2, a), lambda x, a: np.trace(x, 0, 2, a)),
-    "tensordot": (
-        lambda x, a: tm.tensordot(x, x, ([a], [a])),
-        lambda x, a: np.tensordot(x, x, ([a], [a])),
-    ),
-}
-
-
-@pytest.mark.parametrize("name", sorted(_AXIS_OPS))
-def test_axes_are_checked_as_numpy_checks_them(name) -> None:
-    # Out of range is NumPy's exception (AxisError, or IndexError where NumPy indexes the shape with
-    # the axis), never wrapped modulo ndim; a valid axis gives NumPy's values.
-    op, reference = _AXIS_OPS[name]
-    x = np.arange(6.0).reshape(1, 2, 3)
-    for axis in range(-6, 6):
-        try:
-            expected = reference(x, axis)
-        except (AxisError, IndexError, ValueError) as exc:
-            with pytest.raises(type(exc)):
-                op(tm.tensor(x), axis)
-        else:
-            np.testing.assert_array_equal(op(tm.tensor(x), axis).numpy(), expected, err_msg=f"axis={axis}")
-
-
 # ---- einsum ---------------------------------------------------------------------------------------
 
 _EINSUM = [  # subscripts, operand shapes
