@@ -9,9 +9,11 @@ are disjoint, and everything is deterministic from the seed.
 
 **Omniglot** (Lake et al. 2015) from the standard folders the user downloaded:
 ``PATH/images_background/<alphabet>/<character>/*.png`` and ``PATH/images_evaluation/...``. The
-1623 characters are pooled, shuffled with the seed, and split as in Finn et al.'s code: 1200 for
-meta-training, the other 423 for testing (and the validation curves). Images are inverted (strokes
-bright) and resized to 28x28; rotations by 90°, 180° and 270° make extra classes.
+1623 characters are pooled, shuffled with the seed, and split as in Finn et al.'s code: of the first
+1200 (the paper's training characters), 1100 for meta-training and the last 100 for validation (the
+validation curves and the choice of the best checkpoint), and the other 423 for testing. The three
+splits are disjoint and, for a given seed, always the same. Images are inverted (strokes bright) and
+resized to 28x28; rotations by 90°, 180° and 270° make extra classes (in every split).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from demos.common import DemoError
 
 SIZE = 28
 EXAMPLES = 20  # drawings per generated class, as Omniglot has
+ROTATIONS = 4  # an Omniglot character and its rotations by 90°, 180° and 270°: four classes
+OMNIGLOT_TRAIN, OMNIGLOT_VALIDATION = 1200, 100  # the training characters, and the last of them held out
 
 
 @dataclass
@@ -170,13 +174,36 @@ def _load_character(folder: Path) -> np.ndarray:
     return np.stack(images)[:, None]
 
 
+def omniglot_split_sizes(
+    root: Path, train_characters: int = OMNIGLOT_TRAIN, validation_characters: int = OMNIGLOT_VALIDATION
+) -> tuple[int, int, int]:
+    """The characters (before rotations) of the training, validation and test splits of the Omniglot
+    folder ``root`` (quick: it lists folders, it reads no image). The full Omniglot's 1623: 1100, 100 and
+    423. A folder of ``train_characters`` or fewer (a test's) keeps three quarters for training and
+    validation, a sixth of those (at least one) for validation, and the rest for testing."""
+    if not 0 < validation_characters < train_characters:
+        raise ValueError(f"validation_characters must be from 1 to train_characters - 1, got {validation_characters}")
+    count = len(_character_folders(root))
+    if count < 3:
+        raise DemoError(f"{root} has {count} character folders: the demo needs 3 or more (training, validation, test)")
+    if count <= train_characters:  # a small folder (tests): keep all three splits
+        train_characters = max(2, count * 3 // 4)
+        validation_characters = max(1, train_characters // 6)
+    return train_characters - validation_characters, validation_characters, count - train_characters
+
+
 def omniglot_splits(
-    root: Path, seed: int, train_characters: int = 1200, rotations: bool = True
+    root: Path,
+    seed: int,
+    train_characters: int = OMNIGLOT_TRAIN,
+    validation_characters: int = OMNIGLOT_VALIDATION,
+    rotations: bool = True,
 ) -> dict[str, CharacterSet]:
-    """Omniglot's characters split into 1200 for training and the rest for testing (see above)."""
+    """Omniglot's characters in disjoint training, validation and test splits (see above and
+    ``omniglot_split_sizes``): shuffled with ``seed``, the first ``train_characters`` but the last
+    ``validation_characters`` of them for training, those for validation, the rest for testing."""
+    train, validation, test = omniglot_split_sizes(root, train_characters, validation_characters)
     folders = _character_folders(root)
-    if len(folders) <= train_characters:
-        train_characters = max(1, len(folders) * 3 // 4)  # a small folder (tests): keep both splits
     order = np.random.default_rng(seed).permutation(len(folders))
     characters = [_load_character(folders[i]) for i in order]
     examples = min(c.shape[0] for c in characters)
@@ -185,15 +212,14 @@ def omniglot_splits(
         print(f"note: {short} Omniglot characters have only {examples} drawings, so every class keeps {examples}")
     images = np.stack([c[:examples] for c in characters])
 
-    def with_rotations(split: np.ndarray) -> np.ndarray:
-        if not rotations:
-            return split
-        return np.concatenate([np.rot90(split, k, axes=(-2, -1)) for k in range(4)])
+    def split(start: int, stop: int, name: str) -> CharacterSet:
+        chosen = images[start:stop]
+        if rotations:
+            chosen = np.concatenate([np.rot90(chosen, k, axes=(-2, -1)) for k in range(ROTATIONS)])
+        return CharacterSet(np.ascontiguousarray(chosen), name)
 
-    train = with_rotations(images[:train_characters])
-    test = with_rotations(images[train_characters:])
     return {
-        "train": CharacterSet(np.ascontiguousarray(train), "train"),
-        "validation": CharacterSet(np.ascontiguousarray(test), "test"),
-        "test": CharacterSet(np.ascontiguousarray(test), "test"),
+        "train": split(0, train, "train"),
+        "validation": split(train, train + validation, "validation"),
+        "test": split(train + validation, train + validation + test, "test"),
     }

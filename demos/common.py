@@ -208,18 +208,57 @@ def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], info: dict[str, A
     _atomically(path, write)
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+RESUME_ADVICE = "--resume cannot continue from it: pass --overwrite to start over, or give another --out"
+
+
+def load_checkpoint(path: Path, advice: str = "") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and settings of a checkpoint ``save_checkpoint`` wrote. A file that is not one (text,
+    another format, an .npz without the demo's settings, a truncated or damaged one) is a one-line
+    DemoError saying which, ended by ``advice`` (what to do instead) when given; the file is closed
+    whatever happens."""
     if not path.is_file():
         raise DemoError(f"checkpoint {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+
+    def not_a_checkpoint(why: str) -> DemoError:
+        return DemoError(
+            f"{path} is not a tinymeta demo checkpoint (an .npz file a demo wrote): {why}"
+            + (f"; {advice}" if advice else "")
+        )
+
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files if k != "__info__"}
-            info = json.loads(str(f["__info__"]))
-    except Exception as exc:  # a truncated or foreign file
-        raise DemoError(f"{path} is not a tinymeta demo checkpoint ({type(exc).__name__}: {exc})") from None
+        with open(path, "rb") as file:
+            head = file.read(512)
+            if not head.startswith(b"PK"):  # an .npz is a zip archive
+                raise not_a_checkpoint(_what_it_is(head))
+            file.seek(0)
+            with np.load(file, allow_pickle=False) as f:
+                if "__info__" not in f.files:
+                    raise not_a_checkpoint("it is an .npz archive without a demo's settings record")
+                arrays = {k: f[k] for k in f.files if k != "__info__"}
+                info = json.loads(str(f["__info__"]))
+    except DemoError:
+        raise
+    except OSError as exc:
+        raise DemoError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except Exception as exc:  # a truncated or damaged archive
+        raise not_a_checkpoint(f"it is truncated or damaged ({type(exc).__name__}: {exc})") from None
     if not isinstance(info, dict):
-        raise DemoError(f"{path} is not a tinymeta demo checkpoint (its settings are not a record)")
+        raise not_a_checkpoint("its settings are not a record")
     return arrays, info
+
+
+def _what_it_is(head: bytes) -> str:
+    """Why the first bytes of a file are not a checkpoint's, in words."""
+    if not head:
+        return "it is empty"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end of what was read
+            return "it is not an .npz archive"
+    if b"\0" in head:
+        return "it is not an .npz archive"
+    return "it is a text file, not an .npz archive"
 
 
 def checkpoint_iteration(path: Path) -> int | None:
@@ -297,7 +336,7 @@ def restore_training_state(
     The run's settings in ``info`` must be recorded in the checkpoint and equal (every setting that
     differs is named, before the parameters are looked at), and every entry must be well formed.
     """
-    arrays, saved = load_checkpoint(path)
+    arrays, saved = load_checkpoint(path, RESUME_ADVICE)
     missing = [key for key in info if key not in saved]
     if missing:
         raise DemoError(
@@ -584,9 +623,8 @@ def _divergence(
         )
     elif inner is not None:
         sound = f" (their loss before adaptation is {before:.3g})" if before is not None else ""
-        cause = (
-            f"the meta-parameters are sound{sound}, so the inner loop overshot on some task: lower {inner} or set "
-            "--clip-grad-norm"
+        cause = (  # --clip-grad-norm clips the meta-gradient: it cannot stop the inner steps from overshooting
+            f"the meta-parameters are sound{sound}, so the inner loop overshot on some task: lower {inner}"
         )
     else:
         cause = f"the training is unstable; {outer}"

@@ -7,8 +7,9 @@ images after fine-tuning on the support images, mean ± 1.96·std/√600.
 
 Data, never downloaded: by default a generated set of handwritten characters (demos/characters.py:
 1000 training, 100 validation and 300 test classes of random strokes, 20 drawings each); with
---omniglot PATH the real Omniglot from its standard folders (1200 training characters plus
-rotations, as in the paper).
+--omniglot PATH the real Omniglot from its standard folders (1,200 training characters plus
+rotations, as in the paper, the last 100 of them held out for validation as in Finn et al.'s code;
+423 test characters).
 
     python -m demos.fewshot                             # CPU defaults, about 8 minutes
     python -m demos.fewshot --omniglot ~/data/omniglot --paper   # the paper's setting (use a GPU)
@@ -19,6 +20,9 @@ accuracy has plateaued by then: 6 minutes at 1 shot, 13 at 5 shots on one core).
 iterations the run is validated on the same 50 episodes and checkpointed; the parameters of the
 best validation accuracy are kept (checkpoints/<run>_best.npz) and are the ones tested. --paper sets the
 paper's values (5-way 1-shot: α = 0.4, 1 inner step, 10 at test time, meta-batch 32, 40k iterations).
+Reptile and iMAML differentiate no inner step: they take more, smaller ones (α/4, and at least 5 steps).
+--eval-only CHECKPOINT tests a checkpoint again, with the settings it was trained with, into
+results/<checkpoint>_eval.json: the training run's results/<run>.json and figure are left as they are.
 
 MAML++ (Antoniou et al. 2019, §4) piece by piece: --algo maml++ learns a step size per layer and
 inner step (LSLR); --multi-step-loss (weights 0.3 / 0.7, or annealed towards the last step over
@@ -49,6 +53,21 @@ ALGORITHMS = ["maml", "fomaml", "metasgd", "maml++", "anil", "reptile", "imaml",
 MAML_CLASS = ("maml", "fomaml", "maml++")  # the algorithms whose options MAML++'s are (tinymeta.meta.MAML)
 VALIDATION_SEED = 54321  # every validation point on the same episodes, so that the best is a fair pick
 PAPER = dict(filters=64, meta_batch=32, iterations=40_000, eval_steps=10, queries=15)
+MAX_STEPS = 1_000  # --inner-steps, --eval-steps: each step is a pass over every support set
+KEEPS_STEP_GRAPHS = ("maml", "maml++", "metasgd", "anil")  # their meta-gradient keeps every inner step's graph
+SMALLER_STEPS = ("reptile", "imaml")  # they differentiate no inner step: they take more, smaller ones
+CLOSED_FORM = "r2d2"  # its head is solved in closed form: no inner step to take, size or weigh
+INNER_LOOP_FLAGS = ("inner_lr", "inner_steps", "eval_steps", "multi_step_loss", "anneal_multi_step_loss",
+                    "per_step_bn", "first_order_until")  # fmt: skip
+
+
+def inner_loop(algo: str, inner_lr: float, inner_steps: int) -> tuple[float, int]:
+    """The step size and number of inner steps ``algo`` trains with: --inner-lr and --inner-steps, except
+    for Reptile and iMAML, which differentiate no inner step and so take more, smaller ones: α/4, and
+    at least 5 steps."""
+    if algo in SMALLER_STEPS:
+        return inner_lr / 4, max(inner_steps, 5)
+    return inner_lr, inner_steps
 
 
 def make_model(args: argparse.Namespace) -> nn.Conv4:
@@ -70,14 +89,13 @@ def make_algorithm(algo: str, model: nn.Conv4, args: argparse.Namespace) -> Any:
     def loss_at(params: nn.Params, x: Any, y: Any, step: int) -> tm.Tensor:  # per-step batch norm
         return nn.cross_entropy(model(params, x, step=step), y)
 
-    if algo == "r2d2":  # no inner steps: the head is solved in closed form (inner_lr and inner_steps do not apply)
+    if algo == CLOSED_FORM:  # no inner steps: the head is solved in closed form (parse refuses the inner-loop flags)
         return meta.make("r2d2", loss, features=model.features, ways=args.ways)
     lr, steps = args.inner_lr, args.inner_steps
     settings = {
         "anil": dict(head=model.head_names),
-        # Reptile and iMAML differentiate no inner step: they take more, smaller ones
-        "reptile": dict(inner_lr=lr / 4, inner_steps=max(steps, 5)),
-        "imaml": dict(inner_lr=lr / 4, inner_steps=max(steps, 5), lam=2.0, cg_steps=5),
+        "reptile": dict(zip(("inner_lr", "inner_steps"), inner_loop(algo, lr, steps))),
+        "imaml": dict(zip(("inner_lr", "inner_steps"), inner_loop(algo, lr, steps)), lam=2.0, cg_steps=5),
     }
     mamlpp: dict[str, Any] = {}  # MAML++'s options, each an option of MAML (parse allows them with MAML_CLASS only)
     if getattr(args, "anneal_multi_step_loss", None) is not None:
@@ -98,7 +116,7 @@ def make_algorithm(algo: str, model: nn.Conv4, args: argparse.Namespace) -> Any:
 def load_data(args: argparse.Namespace) -> dict[str, characters.CharacterSet]:
     if args.omniglot is not None:
         print(f"loading Omniglot from {args.omniglot}")
-        return characters.omniglot_splits(args.omniglot, args.seed)
+        return characters.omniglot_splits(args.omniglot, args.seed)  # train, validation and test disjoint
     train, validation, test = args.classes
     print(f"generating {train + validation + test} character classes (seed {args.seed})")
     return characters.generated_splits(args.seed, train, validation, test)
@@ -171,6 +189,7 @@ RECORDED_SETTINGS = {  # taken as they were, for the results record and the chec
     "anneal_multi_step_loss": lambda v: v is None or (type(v) is int and v >= 1),
     "cosine_lr": lambda v: v is None or (type(v) in (int, float) and 0 <= v < float("inf")),
     "cosine_lr_steps": lambda v: v is None or (type(v) is int and v >= 1),
+    "val_episodes": lambda v: type(v) is int and v >= 1,  # the episodes of the recorded validation accuracies
 }
 EVALUATION_FLAGS = {
     "eval_only",
@@ -199,15 +218,34 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--filters", type=int, default=16, help="conv filters (the paper: 64)")
     parser.add_argument("--meta-batch", type=int, default=4, help="tasks per meta-iteration (the paper: 32)")
     parser.add_argument("--iterations", type=int, default=3000, help="meta-iterations (the paper: 40,000)")
-    parser.add_argument("--inner-lr", type=float, default=0.4, help="inner SGD step size α")
-    parser.add_argument("--inner-steps", type=int, default=1)
-    parser.add_argument("--eval-steps", type=int, default=10, help="fine-tuning steps at test time (0: none)")
+    parser.add_argument(
+        "--inner-lr",
+        type=float,
+        default=0.4,
+        help="inner SGD step size α (reptile and imaml step with α/4; r2d2 takes no inner step)",
+    )
+    parser.add_argument(
+        "--inner-steps",
+        type=int,
+        default=1,
+        help=f"inner SGD steps in meta-training, 1 to {MAX_STEPS:,} (reptile and imaml take at least 5)",
+    )
+    parser.add_argument(
+        "--eval-steps", type=int, default=10, help=f"fine-tuning steps at test time, 0 to {MAX_STEPS:,} (0: none)"
+    )
     parser.add_argument("--meta-lr", type=float, default=1e-3)
     parser.add_argument("--eval-episodes", type=int, default=600)
     parser.add_argument(
         "--val-episodes", type=int, default=50, help="validation episodes (the same ones at every validation point)"
     )
-    parser.add_argument("--classes", type=int, nargs=3, default=[1000, 100, 300], metavar=("TRAIN", "VAL", "TEST"))
+    parser.add_argument(
+        "--classes",
+        type=int,
+        nargs=3,
+        default=[1000, 100, 300],
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="generated character classes per split (not with --omniglot, whose split is its own)",
+    )
     paper = ", ".join(f"--{k.replace('_', '-')} {v:,}" for k, v in PAPER.items())
     parser.add_argument("--paper", action="store_true", help=f"the paper's setting: {paper} (flags given win)")
     parser.add_argument("--seed", type=int, default=0)
@@ -242,7 +280,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--cosine-lr",
         type=float,
         metavar="MIN_LR",
-        help="MAML++: anneal the meta learning rate from --meta-lr to MIN_LR over --iterations (cosine; MAML++: 1e-5)",
+        help="MAML++: anneal the meta learning rate from --meta-lr to MIN_LR over --iterations (cosine; MAML++: "
+        "1e-5), the outer Adam's rate of any --algo (Reptile's outer step size ε too); the schedule's length is "
+        "fixed when the run starts",
     )
     parser.add_argument(
         "--checkpoint-every", type=int, default=250, help="validate and checkpoint every this many iterations"
@@ -256,20 +296,38 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if parser.parse_args(argv).paper:  # the paper's values become the defaults: flags given explicitly still win
         parser.set_defaults(**PAPER)
     args = parser.parse_args(argv)
-    args.adopted = adopt_checkpoint_settings(args, common.explicit_flags(parser, argv)) if args.eval_only else {}
+    explicit = common.explicit_flags(parser, argv)
+    args.omniglot_split = None  # Omniglot's character counts per split, set below
+    args.adopted = adopt_checkpoint_settings(args, explicit) if args.eval_only else {}
     common.check_at_least(args, 1, "shots", "queries", "eval_queries", "filters", "meta_batch", "iterations",
                           "inner_steps", "eval_episodes", "val_episodes", "checkpoint_every")  # fmt: skip
     common.check_at_least(args, 2, "ways")
     common.check_at_least(args, 0, "eval_steps", "seed")
     common.check_positive(args, "inner_lr", "meta_lr", "clip_grad_norm")
+    for key, low, why in (("inner_steps", 1, ", and exact MAML keeps every step's graph"), ("eval_steps", 0, "")):
+        if getattr(args, key) > MAX_STEPS:  # the time (and exact MAML's memory) grows with the steps
+            raise common.DemoError(
+                f"--{key.replace('_', '-')} must be from {low} to {MAX_STEPS:,} (each step is a pass over every "
+                f"support set{why}), got {getattr(args, key):,}"
+            )
     if args.resume and args.overwrite:
         raise common.DemoError("--resume and --overwrite contradict each other: choose one")
+    if args.algo == CLOSED_FORM:
+        given = [f"--{key.replace('_', '-')}" for key in INNER_LOOP_FLAGS if key in explicit]
+        if given:
+            who = f"{args.eval_only} holds R2-D2, which" if args.eval_only else "--algo r2d2"
+            raise common.DemoError(
+                f"{who} solves its head in closed form (no inner step to take, size or weigh, in training or at "
+                f"test time): drop {', '.join(given)}"
+            )
     if not args.eval_only:  # --eval-only took them from the checkpoint, checked there
         check_mamlpp_flags(args)
-    for split, count in zip(("train", "validation", "test"), args.classes):
-        if count < args.ways:
-            raise common.DemoError(f"--classes: the {split} split has {count} classes, fewer than --ways {args.ways}")
     if args.omniglot is None:
+        for split, count in zip(("train", "validation", "test"), args.classes):
+            if count < args.ways:
+                raise common.DemoError(
+                    f"--classes: the {split} split has {count} classes, fewer than --ways {args.ways}"
+                )
         if args.shots + max(args.queries, args.eval_queries) > characters.EXAMPLES:
             raise common.DemoError(
                 f"K = {args.shots} support + {max(args.queries, args.eval_queries)} query examples per class, but "
@@ -278,26 +336,66 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             )
         images = sum(args.classes) * characters.EXAMPLES * characters.SIZE**2 * 4
         common.check_memory(2 * images, f"--classes {' '.join(map(str, args.classes))} (generated images)")
+    elif "classes" in explicit:
+        raise common.DemoError(
+            "--classes sets the splits of the generated characters, not Omniglot's (its own: 1,100 training, 100 "
+            "validation and 423 test characters, each with its rotations): drop --classes"
+        )
     elif not args.omniglot.is_dir():
         raise common.DemoError(f"--omniglot {args.omniglot} is not a folder")
-    else:
-        characters.character_folders(args.omniglot)  # the layout, checked before any work
-    activations = args.filters * characters.SIZE**2 * (8 if args.dtype == "float64" else 4) * 40  # per image
-    episode_images = args.meta_batch * args.ways * (args.shots + args.queries)
-    common.check_memory(episode_images * activations, f"--meta-batch {args.meta_batch} (a meta-batch's graph)")
+    else:  # the layout, checked before any work (it lists folders, it reads no image)
+        args.omniglot_split = list(characters.omniglot_split_sizes(args.omniglot))
+        for split, count in zip(("train", "validation", "test"), args.omniglot_split):
+            if count * characters.ROTATIONS < args.ways:
+                raise common.DemoError(
+                    f"--omniglot {args.omniglot}: the {split} split has {count * characters.ROTATIONS} classes "
+                    f"({count} characters and their rotations), fewer than --ways {args.ways}"
+                )
+    if not args.eval_only:  # --eval-only builds no meta-gradient: the run that wrote the checkpoint did
+        check_graph_memory(args, parser)
     name = f"{args.algo}_{args.ways}way{args.shots}shot"
-    common.prepare_out(
-        args.out,
-        folders=("results", "checkpoints"),
-        files=(f"results/{name}.json", f"checkpoints/{name}.npz", f"checkpoints/{name}_best.npz", f"{name}_curves.png"),
-    )
+    if args.eval_only:  # its own record: the training run's results and figure stay as they are
+        files: tuple[str, ...] = (f"results/{eval_record_name(args.eval_only)}.json",)
+    else:
+        files = (
+            f"results/{name}.json",
+            f"checkpoints/{name}.npz",
+            f"checkpoints/{name}_best.npz",
+            f"{name}_curves.png",
+        )
+    common.prepare_out(args.out, folders=("results", "checkpoints"), files=files)
     return args
+
+
+def eval_record_name(checkpoint: Path) -> str:
+    """The name of --eval-only's results record: the checkpoint's, so that the best and the final
+    parameters of a run have one each, and neither is the training run's own results/<run>.json."""
+    return f"{checkpoint.stem}_eval"
+
+
+def check_graph_memory(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse, before any work, a meta-batch whose graph cannot fit: every task's support and query
+    images through Conv4 (about 40 activations per pixel and filter), the support images once per inner
+    step for the algorithms whose meta-gradient keeps every step's graph (the query images too with the
+    multi-step loss). The error names the flag furthest above its default first: the size that is large."""
+    graphs = args.inner_steps if args.algo in KEEPS_STEP_GRAPHS else 1
+    per_task = args.ways * (args.shots * graphs + args.queries * (graphs if args.multi_step_loss else 1))
+    activations = args.filters * characters.SIZE**2 * (8 if args.dtype == "float64" else 4) * 40  # per image
+    sizes = ["filters", "meta_batch"] + (["inner_steps"] if graphs > 1 else [])
+    sizes.sort(key=lambda key: getattr(args, key) / parser.get_default(key), reverse=True)
+    first, *rest = (f"--{key.replace('_', '-')} {getattr(args, key):,}" for key in sizes)
+    kept = ", which keeps every inner step's" if graphs > 1 else ""
+    common.check_memory(
+        args.meta_batch * per_task * activations, f"{first} (with {', '.join(rest)}: a meta-batch's graph{kept})"
+    )
 
 
 def check_mamlpp_flags(args: argparse.Namespace) -> None:
     """MAML++'s flags: options of MAML (--algo maml, fomaml, maml++), the per-step ones with more than
     one inner step, annealing that ends within the run, a final learning rate below --meta-lr. Sets
-    ``args.cosine_lr_steps``, the length of the cosine schedule (recorded: --resume must keep it)."""
+    ``args.cosine_lr_steps``, the length of the cosine schedule (recorded: --resume must keep it).
+    --cosine-lr schedules the outer Adam's learning rate, which every --algo has (Reptile's meta-gradient
+    is θ - φ̃, so the rate is its outer step size ε): it is allowed with all of them."""
     given = [
         flag
         for flag, on in (
@@ -322,6 +420,12 @@ def check_mamlpp_flags(args: argparse.Namespace) -> None:
                 "--anneal-multi-step-loss anneals the multi-step loss's weights: add --multi-step-loss"
             )
         common.check_at_least(args, 1, "anneal_multi_step_loss")
+        if args.anneal_multi_step_loss >= args.iterations:
+            raise common.DemoError(
+                f"--anneal-multi-step-loss {args.anneal_multi_step_loss} is not below --iterations {args.iterations}: "
+                "the weights would still be moving towards the last step when the run ends, and it would never "
+                "train on the last step's loss alone (MAML++ anneals over its first tenth)"
+            )
     if args.first_order_until is not None:
         if args.algo == "fomaml":
             raise common.DemoError(
@@ -373,7 +477,8 @@ def adopt_checkpoint_settings(args: argparse.Namespace, explicit: set[str]) -> d
             if key in MODEL_SETTINGS:
                 conflicts.append(f"--{key.replace('_', '-')} {getattr(args, key)} (the checkpoint: {info[key]})")
             continue
-        if key not in MAMLPP_DEFAULTS or info[key] != MAMLPP_DEFAULTS[key]:  # shown: MAML++'s options if used
+        unused = info["algo"] == CLOSED_FORM and key in INNER_LOOP_FLAGS  # R2-D2 takes no inner step
+        if not unused and (key not in MAMLPP_DEFAULTS or info[key] != MAMLPP_DEFAULTS[key]):  # MAML++'s if used
             adopted[key] = info[key]
         setattr(args, key, info[key])
     data = info.get("data")
@@ -425,11 +530,14 @@ def main(argv: list[str] | None = None) -> int:
     best_path = out / "checkpoints" / f"{name}_best.npz"  # the best validation accuracy's parameters
     info = {key: getattr(args, key) for key in TRAINING_SETTINGS}
     info["data"] = str(args.omniglot or "generated")
+    if args.omniglot_split is not None:  # the characters of each split: --resume must keep them
+        info["omniglot_split"] = args.omniglot_split
     if args.resume and args.eval_only is None and path.is_file():
-        saved = common.load_checkpoint(path)[1]
+        saved = common.load_checkpoint(path, common.RESUME_ADVICE)[1]
         for key, default in MAMLPP_DEFAULTS.items():  # a checkpoint from before MAML++'s options, resumed without them
             if key not in saved and info[key] == default:
                 del info[key]
+        check_resumable(path, saved, info, args)
     init = algorithm.init(model.init(args.seed))
     if args.eval_only is not None:  # everything about the checkpoint is checked before the data is made
         theta, recorded = common.load_params(args.eval_only, init)
@@ -441,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         shown = ", ".join(f"{k}={v}" for k, v in args.adopted.items())
         print(f"{args.eval_only}: evaluating with its training settings ({shown})")
+        record_path = out / "results" / f"{eval_record_name(args.eval_only)}.json"
     else:
         common.check_start(path, init, info, args)
         resuming = args.resume and path.is_file()
@@ -457,6 +566,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.filters} filters, meta-batch {args.meta_batch}, {args.iterations:,} iterations "
             "(the paper: 64, 32 and 40,000, which --paper sets)"
         )
+        record_path = out / "results" / f"{name}.json"
+    inner_lr, inner_steps = inner_loop(args.algo, args.inner_lr, args.inner_steps)
+    inner_flag = f"--inner-lr (now {args.inner_lr:g})"  # what a diverging inner loop asks to lower
+    if args.algo in SMALLER_STEPS:
+        raised = f", --inner-steps {args.inner_steps} raised to 5" if args.inner_steps < 5 else ""
+        print(
+            f"{args.algo} differentiates no inner step, so it takes more, smaller ones: {inner_steps} steps of "
+            f"α/4 = {inner_lr:g} in meta-training (α: --inner-lr {args.inner_lr:g}{raised}), {args.eval_steps} of "
+            "them at test time"
+        )
+        inner_flag = f"--inner-lr (now {args.inner_lr:g}: {args.algo} steps with α/4 = {inner_lr:g})"
     data = load_data(args)
     queries = {"train": (args.queries, "--queries"), "validation": (args.eval_queries, "--eval-queries")}
     queries["test"] = queries["validation"]
@@ -518,14 +638,16 @@ def main(argv: list[str] | None = None) -> int:
             validate,
             history,
             base_loss,
-            inner=f"--inner-lr (now {args.inner_lr:g})",
+            inner=None if args.algo == CLOSED_FORM else inner_flag,  # R2-D2 has no inner loop to blame
             measure_cost=True,
         )
         theta, selected = best_checkpoint(best_path, history, init, theta, done)
-    else:
+    else:  # the checkpoint's own validation point, if the curve has one (the best's, or the last's)
         best = history.get("best") or {}
-        recorded_best = best.get("val_accuracy") if best.get("iteration") == done else None  # a best checkpoint
-        selected = dict(iteration=done, val_accuracy=recorded_best)
+        point = next((c for c in history.get("curves", []) if c["iteration"] == done), None)
+        recorded = best if best.get("iteration") == done else point
+        selected = dict(iteration=done, val_accuracy=None if recorded is None else recorded["val_accuracy"])
+        selected["best"] = best.get("iteration") == done
 
     acc, ci = accuracy_after_fine_tuning(algorithm, model, theta, data["test"], args, args.eval_episodes, seed=12345)
     chance = 1 / args.ways
@@ -533,13 +655,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{args.algo}, {args.ways}-way {args.shots}-shot, {'Omniglot' if args.omniglot else 'generated characters'}: "
         f"test accuracy {100 * acc:.1f} ± {100 * ci:.1f}% over {args.eval_episodes} episodes "
         f"({'the head solved in closed form' if args.algo == 'r2d2' else f'{args.eval_steps} fine-tuning steps'}; "
-        f"chance {100 * chance:.0f}%), "
-        + (
-            f"the parameters of iteration {selected['iteration']:,}, the best validation accuracy "
-            f"({100 * selected['val_accuracy']:.1f}% on {args.val_episodes} episodes)"
-            if selected["val_accuracy"] is not None
-            else f"the parameters of iteration {selected['iteration']:,}"
-        )
+        f"chance {100 * chance:.0f}%), the parameters of iteration {selected['iteration']:,}"
+        + selection(selected, history.get("best"), args.val_episodes)
     )
     curves = history.get("curves", [])
     result = dict(
@@ -547,13 +664,62 @@ def main(argv: list[str] | None = None) -> int:
         meta_batch=info["meta_batch"], data=info["data"], test_accuracy=acc, test_ci95=ci,
         selected_iteration=selected["iteration"], selected_val_accuracy=selected["val_accuracy"],
         untrained_test_accuracy=history.get("untrained_test_accuracy"), episodes=args.eval_episodes,
-        eval_steps=args.eval_steps, curves=curves,
+        eval_steps=None if args.algo == CLOSED_FORM else args.eval_steps, curves=curves,
         cost=common.cost_summary(common.saved_cost(args.eval_only if args.eval_only is not None else path)),
         **{key: info.get(key, default) for key, default in MAMLPP_DEFAULTS.items()},
     )  # fmt: skip
-    common.write_json(out / "results" / f"{name}.json", result)
-    plot_curves(out / f"{name}_curves.png", curves, args)
+    if args.eval_only is not None:
+        result["checkpoint"] = str(args.eval_only)
+    common.write_json(record_path, result)
+    print(f"results: {record_path}")
+    if args.eval_only is None:  # --eval-only leaves the training run's figure as it is
+        plot_curves(out / f"{name}_curves.png", curves, args)
     return 0
+
+
+def selection(selected: dict, best: dict | None, episodes: int) -> str:
+    """What the tested parameters are, after "the parameters of iteration N": the best validation
+    accuracy, or their own validation accuracy beside the best, or nothing when no validation point
+    was recorded at their iteration."""
+    if selected["val_accuracy"] is None:
+        return ""
+    own = f"{100 * selected['val_accuracy']:.1f}% on {episodes} episodes"
+    if selected["best"]:
+        return f", the best validation accuracy ({own})"
+    if best is None:
+        return f" (validation accuracy {own})"
+    return (
+        f" (validation accuracy {own}; the best, {100 * best['val_accuracy']:.1f}%, was at iteration "
+        f"{best['iteration']:,})"
+    )
+
+
+def check_resumable(path: Path, saved: dict, info: dict, args: argparse.Namespace) -> None:
+    """What --resume cannot change, said in the flags' terms before the generic comparison of settings:
+    the cosine schedule's length (fixed when the run started) and Omniglot's split (a run from before the
+    validation characters were held out validated on the test characters)."""
+    cosine, steps = saved.get("cosine_lr"), saved.get("cosine_lr_steps")
+    if (cosine, steps) != (args.cosine_lr, args.cosine_lr_steps) and (cosine is None or type(steps) is int):
+        if cosine is None:
+            raise common.DemoError(
+                f"--resume: {path} was trained without --cosine-lr, at a constant meta learning rate, and a cosine "
+                "schedule is fixed when a run starts (over its --iterations): drop --cosine-lr to resume it, or start "
+                "a new run with it (--overwrite, or another --out)"
+            )
+        this = "without --cosine-lr" if args.cosine_lr is None else f"to --iterations {args.iterations:,}"
+        if args.cosine_lr is not None and args.cosine_lr != cosine:
+            this = f"with --cosine-lr {args.cosine_lr:g}"
+        raise common.DemoError(
+            f"--resume: {path} anneals the meta learning rate with --cosine-lr {cosine:g} over --iterations "
+            f"{steps:,}, a schedule fixed when the run started, so it cannot go on {this}: resume with --cosine-lr "
+            f"{cosine:g} --iterations {steps:,} to finish the run, or start a new one (--overwrite, or another --out)"
+        )
+    if "omniglot_split" in info and saved.get("data") == info["data"] and "omniglot_split" not in saved:
+        raise common.DemoError(
+            f"--resume: {path} was trained before the demo held Omniglot validation characters out of the training "
+            f"ones (it validated on the test characters), so it cannot go on with the new split: --eval-only {path} "
+            "tests it as it is; start a new run with --overwrite, or another --out"
+        )
 
 
 def best_checkpoint(
@@ -565,7 +731,7 @@ def best_checkpoint(
     best = history.get("best")
     if best is None:
         print("no best-validation checkpoint was recorded (the run predates them): testing the final parameters")
-        return last, dict(iteration=iterations, val_accuracy=None)
+        return last, dict(iteration=iterations, val_accuracy=None, best=False)
     if not path.is_file():
         raise common.DemoError(
             f"{path}, the best-validation checkpoint of this run (iteration {best['iteration']}), is missing; "
@@ -577,7 +743,7 @@ def best_checkpoint(
             f"{path} holds iteration {recorded.get('iteration')!r}, but this run's best validation accuracy was at "
             f"iteration {best['iteration']}: the file belongs to another run"
         )
-    return theta, dict(iteration=best["iteration"], val_accuracy=best["val_accuracy"])
+    return theta, dict(iteration=best["iteration"], val_accuracy=best["val_accuracy"], best=True)
 
 
 def earlier_record(path: Path, iterations: int) -> dict:

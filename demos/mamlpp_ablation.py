@@ -38,10 +38,10 @@ VARIANTS = {  # folder: (row label, the flags that make it)
 
 def row(label: str, folder: Path) -> str:
     """One Markdown row from a finished run's results file."""
-    (results,) = (folder / "results").glob("*.json")
+    (results,) = (p for p in (folder / "results").glob("*.json") if not p.name.endswith("_eval.json"))
     r = json.loads(results.read_text())
-    best = max(r["curves"], key=lambda c: c["val_accuracy"]) if r["curves"] else None
-    best_cell = f"{100 * best['val_accuracy']:.1f}% ({best['iteration']})" if best else "—"
+    selected = r.get("selected_val_accuracy")  # the best-validation checkpoint, the one tested
+    best_cell = f"{100 * selected:.1f}% ({r['selected_iteration']:,})" if selected is not None else "—"
     ms, mb = r["cost"]["ms_per_iteration"], r["cost"]["peak_mb"]
     return (
         f"| {label} | {100 * r['test_accuracy']:.1f} ± {100 * r['test_ci95']:.1f}% | "
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     table = [
         f"MAML++ ablation: {COMMON} --iterations {args.iterations}, 600 test episodes",
         "",
-        "| variant | test accuracy | before meta-training | best validation accuracy (iteration) "
+        "| variant | test accuracy | before meta-training | best validation accuracy (iteration: the one tested) "
         "| ms / meta-iteration | peak MB |",
         "|---|---|---|---|---|---|",
     ]

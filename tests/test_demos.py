@@ -236,17 +236,43 @@ def test_omniglot_loader_and_demo_on_a_generated_folder(tmp_path):
     root = tmp_path / "omniglot"
     ink = write_omniglot(root)
     splits = characters.omniglot_splits(root, seed=0)
-    # 16 characters: 12 train, 4 test, each with its three rotations as extra classes
-    assert splits["train"].images.shape == (48, 6, 1, 28, 28) and splits["test"].classes == 16
+    # 16 characters: 12 for training, the last 2 of them held out for validation, 4 for testing, each with its
+    # three rotations as extra classes
+    assert characters.omniglot_split_sizes(root) == (10, 2, 4)
+    assert splits["train"].images.shape == (40, 6, 1, 28, 28)
+    assert splits["validation"].classes == 8 and splits["test"].classes == 16
     # inverted (strokes bright, in [0, 1]) and resized: the mean intensity is the fraction of ink
-    everything = np.concatenate([splits["train"].images, splits["test"].images])
+    everything = np.concatenate([splits[name].images for name in ("train", "validation", "test")])
     assert 0.0 <= everything.min() and everything.max() <= 1.0
     assert everything.mean() == pytest.approx(ink, abs=0.01)
-    result = run_demo("fewshot", "--omniglot", str(root), "--iterations", "2", "--filters", "4", "--meta-batch", "2",
-                      "--queries", "2", "--eval-queries", "2", "--eval-episodes", "3", "--val-episodes", "2",
-                      "--eval-steps", "1", "--out", str(tmp_path / "run"))  # fmt: skip
+    # the three splits are disjoint (validation is not the test classes) and cover every character
+    drawings = {name: {image.tobytes() for image in splits[name].images[:, 0]} for name in splits}
+    assert not drawings["train"] & drawings["validation"] and not drawings["train"] & drawings["test"]
+    assert not drawings["validation"] & drawings["test"] and sum(map(len, drawings.values())) == 64
+    again = characters.omniglot_splits(root, seed=0)  # deterministic in the seed
+    assert all(np.array_equal(again[name].images, splits[name].images) for name in splits)
+    run = ["--omniglot", str(root), "--iterations", "2", "--filters", "4", "--meta-batch", "2", "--queries", "2",
+           "--eval-queries", "2", "--eval-episodes", "3", "--val-episodes", "2", "--eval-steps", "1"]  # fmt: skip
+    result = run_demo("fewshot", *run, "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     assert "Omniglot" in result.stdout
+    from demos import common
+
+    path = tmp_path / "run" / "checkpoints" / "maml_5way1shot.npz"
+    arrays, info = common.load_checkpoint(path)
+    assert info["omniglot_split"] == [10, 2, 4]
+    # a run from before the validation characters were held out (it validated on the test ones) is not resumed
+    del info["omniglot_split"]
+    common.save_checkpoint(path, arrays, info)
+    old = run_demo("fewshot", *run, "--iterations", "4", "--resume", "--out", str(tmp_path / "run"))
+    assert old.returncode == 2 and old.stderr.count("\n") == 1 and old.stdout == ""
+    assert (
+        "trained before the demo held Omniglot validation characters out" in old.stderr and "--overwrite" in old.stderr
+    )
+    # the splits' sizes, not --classes (which Omniglot does not use), are checked against --ways
+    wide = run_demo("fewshot", "--omniglot", str(root), "--ways", "9", "--out", str(tmp_path / "wide"))
+    assert wide.returncode == 2 and wide.stdout == ""
+    assert "the validation split has 8 classes (2 characters and their rotations), fewer than --ways 9" in wide.stderr
 
 
 def test_omniglot_with_the_wrong_layout_says_what_to_do(tmp_path):
@@ -290,6 +316,37 @@ BAD_FLAGS = [
     ("fewshot", ["--out", str(A_FILE)], "is a file"),
     ("fewshot", ["--eval-only", "no/such/checkpoint.npz"], "does not exist"),
     ("fewshot", ["--dtype", "float16"], "invalid choice: 'float16'"),
+    (
+        "fewshot",
+        ["--inner-steps", "2", "--multi-step-loss", "--anneal-multi-step-loss", "3000"],
+        "--anneal-multi-step-loss 3000 is not below --iterations 3000: the weights would still be moving",
+    ),
+    ("fewshot", ["--filters", "100000000"], "--filters 100,000,000 (with --meta-batch 4: a meta-batch's graph) would"),
+    ("fewshot", ["--meta-batch", "100000000"], "--meta-batch 100,000,000 (with --filters 16: a meta-batch's graph)"),
+    (
+        "fewshot",
+        ["--inner-steps", "10000000"],
+        "--inner-steps must be from 1 to 1,000 (each step is a pass over every support set, and exact MAML keeps",
+    ),
+    ("fewshot", ["--eval-steps", "5000"], "--eval-steps must be from 0 to 1,000"),
+    (
+        "fewshot",
+        ["--inner-steps", "1000", "--filters", "4000"],
+        "--inner-steps 1,000 (with --filters 4,000, --meta-batch 4: a meta-batch's graph, which keeps every inner",
+    ),
+    (
+        "fewshot",
+        ["--eval-only", str(A_FILE)],
+        "not a tinymeta demo checkpoint (an .npz file a demo wrote): it is a text",
+    ),
+    (
+        "fewshot",
+        ["--algo", "r2d2", "--inner-steps", "3", "--inner-lr", "0.1", "--multi-step-loss"],
+        "--algo r2d2 solves its head in closed form (no inner step to take, size or weigh, in training or at test "
+        "time): drop --inner-lr, --inner-steps, --multi-step-loss",
+    ),
+    ("fewshot", ["--algo", "r2d2", "--eval-steps", "5"], "solves its head in closed form"),
+    ("fewshot", ["--omniglot", "no/such/folder", "--classes", "10", "10", "10"], "not Omniglot's"),
     ("newton", ["--dim", "1"], "--dim must be at least 2"),
     ("newton", ["--tol", "0"], "--tol must be a finite number > 0"),
     ("newton", ["--tol", "nan"], "--tol must be a finite number > 0"),
@@ -367,7 +424,9 @@ def test_fewshot_eval_only_keeps_the_training_record_and_uses_the_checkpoints_se
     again = run_demo("fewshot", "--eval-only", str(checkpoint), "--out", str(tmp_path))  # nothing else needed
     assert again.returncode == 0, again.stderr
     assert "algo=fomaml" in again.stdout and "inner_lr=0.3" in again.stdout and "inner_steps=2" in again.stdout
-    after = json.loads(record_path.read_text())
+    assert json.loads(record_path.read_text()) == before  # the training run's record is kept
+    after = json.loads((tmp_path / "results" / "fomaml_5way1shot_best_eval.json").read_text())
+    assert after.pop("checkpoint") == str(checkpoint)
     assert after.pop("cost")["ms_per_iteration"] is None  # the best checkpoint is parameters, not a timed run
     selected = after.pop("iterations")  # the iteration the best checkpoint holds
     assert selected == before.pop("selected_iteration") == after.pop("selected_iteration")
@@ -377,7 +436,8 @@ def test_fewshot_eval_only_keeps_the_training_record_and_uses_the_checkpoints_se
 
 
 def test_fewshot_r2d2_trains_its_body_and_solves_its_head(tmp_path):
-    trained = run_demo("fewshot", *FEWSHOT_SMALL, "--algo", "r2d2", "--iterations", "4", "--checkpoint-every", "2",
+    no_steps = FEWSHOT_SMALL[:-2]  # without --eval-steps, which R2-D2 refuses: it takes no step
+    trained = run_demo("fewshot", *no_steps, "--algo", "r2d2", "--iterations", "4", "--checkpoint-every", "2",
                        "--out", str(tmp_path))  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert "(the head solved in closed form; chance 20%)" in trained.stdout
@@ -387,10 +447,20 @@ def test_fewshot_r2d2_trains_its_body_and_solves_its_head(tmp_path):
     again = run_demo("fewshot", "--eval-only", str(tmp_path / "checkpoints" / "r2d2_5way1shot_best.npz"),
                      "--out", str(tmp_path))  # fmt: skip
     assert again.returncode == 0, again.stderr
+    assert "inner_lr" not in again.stdout and "eval_steps" not in again.stdout  # settings R2-D2 does not use
     assert (
-        json.loads((tmp_path / "results" / "r2d2_5way1shot.json").read_text())["test_accuracy"]
+        json.loads((tmp_path / "results" / "r2d2_5way1shot_best_eval.json").read_text())["test_accuracy"]
         == (record["test_accuracy"])
     )
+    assert record["eval_steps"] is None  # no fine-tuning steps: the head is solved
+    refused = run_demo("fewshot", "--eval-only", str(tmp_path / "checkpoints" / "r2d2_5way1shot_best.npz"),
+                       "--eval-steps", "3", "--out", str(tmp_path))  # fmt: skip
+    assert (
+        refused.returncode == 2
+        and refused.stdout == ""
+        and "holds R2-D2, which solves its head in closed form" in (refused.stderr)
+    )
+    assert "drop --eval-steps" in refused.stderr
 
 
 def test_fewshot_tests_the_best_validation_checkpoint_and_keeps_the_last(tmp_path):
@@ -411,7 +481,10 @@ def test_fewshot_tests_the_best_validation_checkpoint_and_keeps_the_last(tmp_pat
     final = run_demo("fewshot", "--eval-only", str(tmp_path / "checkpoints" / "maml_5way1shot.npz"), "--out",
                      str(tmp_path / "final"))  # fmt: skip
     assert final.returncode == 0, final.stderr
-    assert "the parameters of iteration 8\n" in final.stdout
+    evaluated = json.loads((tmp_path / "final" / "results" / "maml_5way1shot_eval.json").read_text())
+    assert evaluated["selected_iteration"] == 8
+    assert evaluated["selected_val_accuracy"] == record["curves"][-1]["val_accuracy"]  # its own validation point
+    assert "the parameters of iteration 8" in final.stdout
 
 
 def test_fewshot_never_mixes_a_best_checkpoint_from_another_run(tmp_path):
@@ -427,6 +500,161 @@ def test_fewshot_never_mixes_a_best_checkpoint_from_another_run(tmp_path):
     assert missing.returncode == 2 and "the best-validation checkpoint of this run (iteration 2), is missing" in (
         missing.stderr
     )
+
+
+@pytest.fixture(scope="module")
+def trained_fewshot(tmp_path_factory):
+    """A tiny few-shot run, validated every 2 of its 6 iterations on 3 episodes (not the default 50), and
+    the bytes of its results record and figure as training left them."""
+    out = tmp_path_factory.mktemp("fewshot")
+    trained = run_demo("fewshot", *FEWSHOT_SMALL, "--val-episodes", "3", "--iterations", "6", "--checkpoint-every",
+                       "2", "--meta-lr", "0.01", "--out", str(out))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    files = [out / "results" / "maml_5way1shot.json"]
+    if importlib.util.find_spec("matplotlib"):
+        files.append(out / "maml_5way1shot_curves.png")
+    return out, {path: path.read_bytes() for path in files}
+
+
+def test_fewshot_eval_only_writes_its_own_record_and_keeps_the_training_runs(trained_fewshot):
+    out, training_files = trained_fewshot
+    for checkpoint, record in (("maml_5way1shot.npz", "maml_5way1shot_eval.json"),
+                               ("maml_5way1shot_best.npz", "maml_5way1shot_best_eval.json")):  # fmt: skip
+        path = out / "checkpoints" / checkpoint
+        again = run_demo("fewshot", "--eval-only", str(path), "--out", str(out))
+        assert again.returncode == 0, again.stderr
+        assert f"results: {out / 'results' / record}\n" in again.stdout and "figure:" not in again.stdout
+        evaluated = json.loads((out / "results" / record).read_text())
+        assert evaluated["checkpoint"] == str(path) and 0 <= evaluated["test_accuracy"] <= 1
+    for path, content in training_files.items():  # nothing of the training run is replaced
+        assert path.read_bytes() == content, path
+    assert sorted(p.name for p in (out / "results").iterdir()) == [
+        "maml_5way1shot.json", "maml_5way1shot_best_eval.json", "maml_5way1shot_eval.json"
+    ]  # fmt: skip
+
+
+def test_fewshot_eval_only_takes_the_validation_episodes_from_the_checkpoint(trained_fewshot, tmp_path):
+    out, _ = trained_fewshot
+    again = run_demo("fewshot", "--eval-only", str(out / "checkpoints" / "maml_5way1shot_best.npz"), "--out",
+                     str(tmp_path))  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "val_episodes=3" in again.stdout and "the best validation accuracy (" in again.stdout
+    assert "% on 3 episodes)" in again.stdout and "on 50 episodes" not in again.stdout
+    refused = run_demo("fewshot", "--eval-only", str(out / "checkpoints" / "maml_5way1shot.npz"), "--val-episodes",
+                       "7")  # fmt: skip
+    assert refused.returncode == 2 and "drop --val-episodes" in refused.stderr  # a recorded setting, not changed
+
+
+def test_fewshot_eval_only_of_the_final_checkpoint_records_its_own_validation_accuracy(trained_fewshot, tmp_path):
+    out, _ = trained_fewshot
+    training = json.loads((out / "results" / "maml_5way1shot.json").read_text())
+    final = run_demo("fewshot", "--eval-only", str(out / "checkpoints" / "maml_5way1shot.npz"), "--out", str(tmp_path))
+    assert final.returncode == 0, final.stderr
+    record = json.loads((tmp_path / "results" / "maml_5way1shot_eval.json").read_text())
+    last = training["curves"][-1]
+    assert last["iteration"] == record["selected_iteration"] == record["iterations"] == 6
+    assert record["selected_val_accuracy"] == last["val_accuracy"] is not None  # the curve's point at iteration 6
+    own = f"the parameters of iteration 6{{}}{100 * last['val_accuracy']:.1f}% on 3 episodes"
+    if training["selected_iteration"] == 6:  # the final parameters are the best
+        assert own.format(", the best validation accuracy (") in final.stdout
+    else:
+        best = f"; the best, {100 * training['selected_val_accuracy']:.1f}%, was at iteration "
+        assert own.format(" (validation accuracy ") + best + f"{training['selected_iteration']})" in final.stdout
+
+
+def test_an_inner_loop_divergence_asks_for_a_lower_inner_lr_not_for_clipping(tmp_path):
+    """--clip-grad-norm clips the meta-gradient: it cannot stop inner steps from overshooting, so it is
+    advised for an unstable outer loop only."""
+    from demos import common
+    from demos.common import DemoError
+
+    def step(theta, rng, iteration):
+        return float("nan"), {"w": tm.tensor(np.ones(2))}
+
+    theta = {"w": tm.tensor(np.ones(2), requires_grad=True)}
+    with pytest.raises(DemoError) as inner:  # θ sound (its loss before adaptation is 1): the inner loop overshot
+        common.meta_train("fake", step, theta, tmp_path / "a.npz", {}, _Args(), base_loss=lambda theta: 1.0,
+                          inner="--inner-lr (now 0.4)")  # fmt: skip
+    assert "the inner loop overshot on some task: lower --inner-lr (now 0.4)." in str(inner.value)
+    assert "clip" not in str(inner.value)
+    with pytest.raises(DemoError) as outer:  # no inner loop to blame: the outer loop's remedies
+        common.meta_train("fake", step, theta, tmp_path / "b.npz", {}, _Args())
+    assert "lower --meta-lr (now 0.001) or set --clip-grad-norm" in str(outer.value)
+
+
+def test_a_file_that_is_not_a_checkpoint_is_named_for_what_it_is_and_closed(tmp_path):
+    from demos import common
+    from demos.common import DemoError
+
+    checkpoint = tmp_path / "run.npz"
+    common.save_checkpoint(checkpoint, {"param/w": np.zeros(1000)}, {"algo": "maml"})
+    content = checkpoint.read_bytes()
+    files = {"notes.txt": b"a text file\n", "empty.npz": b"", "array.npy": None, "foreign.npz": None,
+             "truncated.npz": content[: len(content) // 2]}  # fmt: skip
+    for name, data in files.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    np.savez(tmp_path / "foreign.npz", w=np.zeros(3))
+    expected = {"notes.txt": "it is a text file, not an .npz archive", "empty.npz": "it is empty",
+                "array.npy": "it is not an .npz archive",
+                "foreign.npz": "it is an .npz archive without a demo's settings",
+                "truncated.npz": "it is truncated or damaged"}  # fmt: skip
+    for name, why in expected.items():
+        with pytest.raises(DemoError) as error:
+            common.load_checkpoint(tmp_path / name)
+        message = str(error.value)
+        assert "is not a tinymeta demo checkpoint (an .npz file a demo wrote): " + why in message, message
+        assert "allow_pickle" not in message and "\n" not in message
+    # from the command line: one line, and no ResourceWarning for the file left open
+    command = [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-m", "demos.fewshot", "--eval-only"]
+    for name in ("truncated.npz", "notes.txt"):
+        result = subprocess.run([*command, str(tmp_path / name)], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert "ResourceWarning" not in result.stderr and "not a tinymeta demo checkpoint" in result.stderr
+
+
+def test_a_truncated_checkpoint_on_resume_says_to_start_over_with_overwrite(tmp_path):
+    assert run_demo("fewshot", *FEWSHOT_SMALL, "--iterations", "2", "--out", str(tmp_path)).returncode == 0
+    path = tmp_path / "checkpoints" / "maml_5way1shot.npz"
+    path.write_bytes(path.read_bytes()[:300])  # a copy cut short
+    result = run_demo("fewshot", *FEWSHOT_SMALL, "--iterations", "4", "--resume", "--out", str(tmp_path))
+    assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
+    assert "is truncated or damaged" in result.stderr
+    assert "--resume cannot continue from it: pass --overwrite to start over, or give another --out" in result.stderr
+
+
+def test_fewshot_cosine_schedule_is_fixed_at_the_start_and_resume_says_how_to_go_on(tmp_path):
+    settings = [*FEWSHOT_SMALL, "--cosine-lr", "0", "--out", str(tmp_path)]
+    assert run_demo("fewshot", *settings, "--iterations", "2").returncode == 0
+    longer = run_demo("fewshot", *settings, "--iterations", "4", "--resume")
+    assert longer.returncode == 2 and longer.stdout == "" and "cosine_lr_steps" not in longer.stderr
+    assert (
+        "anneals the meta learning rate with --cosine-lr 0 over --iterations 2, a schedule fixed when the run "
+        "started, so it cannot go on to --iterations 4: resume with --cosine-lr 0 --iterations 2 to finish the run, "
+        "or start a new one (--overwrite, or another --out)"
+    ) in longer.stderr
+    dropped = run_demo("fewshot", *FEWSHOT_SMALL, "--iterations", "4", "--resume", "--out", str(tmp_path))
+    assert dropped.returncode == 2 and "so it cannot go on without --cosine-lr" in dropped.stderr
+    other = tmp_path / "other"
+    assert run_demo("fewshot", *FEWSHOT_SMALL, "--iterations", "2", "--out", str(other)).returncode == 0
+    added = run_demo("fewshot", *FEWSHOT_SMALL, "--cosine-lr", "0", "--iterations", "4", "--resume",
+                     "--out", str(other))  # fmt: skip
+    assert added.returncode == 2 and "was trained without --cosine-lr" in added.stderr
+
+
+def test_fewshot_reptile_says_it_steps_with_a_quarter_of_the_inner_lr_and_takes_the_cosine_schedule(tmp_path):
+    from demos import fewshot
+
+    helped = " ".join(run_demo("fewshot", "--help").stdout.split())  # as one line, whatever the terminal's width
+    assert "reptile and imaml step with α/4" in helped and "(reptile and imaml take at least 5)" in helped
+    # Reptile's meta-gradient is θ - φ̃, on which Adam steps with the meta learning rate: the schedule applies
+    args = fewshot.parse(["--algo", "reptile", "--cosine-lr", "0", "--iterations", "5", "--out", str(tmp_path)])
+    assert args.cosine_lr == 0 and args.cosine_lr_steps == 5
+    assert fewshot.inner_loop("reptile", 0.4, 1) == (0.1, 5) and fewshot.inner_loop("maml", 0.4, 1) == (0.4, 1)
+    result = run_demo("fewshot", *FEWSHOT_SMALL, "--algo", "reptile", "--iterations", "2", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "reptile differentiates no inner step, so it takes more, smaller ones: 5 steps of α/4 = 0.1" in result.stdout
 
 
 def test_fewshot_resume_keeps_the_whole_validation_curve(tmp_path):

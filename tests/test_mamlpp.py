@@ -332,7 +332,9 @@ def test_fewshot_with_every_mamlpp_option_trains_records_and_evaluates_as_traine
     again = fewshot("--eval-only", str(best), "--out", str(tmp_path), "--no-progress")
     assert again.returncode == 0, again.stderr
     assert "per_step_bn=True" in again.stdout and "first_order_until=2" in again.stdout
-    evaluated = json.loads((tmp_path / "results" / "maml++_5way1shot.json").read_text())
+    assert json.loads((tmp_path / "results" / "maml++_5way1shot.json").read_text()) == record  # kept as it was
+    evaluated = json.loads((tmp_path / "results" / "maml++_5way1shot_best_eval.json").read_text())
+    assert evaluated.pop("checkpoint") == str(best)
     for key in ("cost", "curves", "iterations"):  # the best checkpoint holds the parameters and record of its time
         evaluated.pop(key), record.pop(key)
     assert evaluated == record  # the same parameters and settings: the same test accuracy
@@ -364,7 +366,7 @@ def test_fewshot_resume_continues_derivative_order_annealing_exactly(tmp_path):
     cosine = tmp_path / "cosine"
     assert fewshot(*SMALL, "--cosine-lr", "0", "--iterations", "2", "--out", str(cosine)).returncode == 0
     longer = fewshot(*SMALL, "--cosine-lr", "0", "--iterations", "4", "--resume", "--out", str(cosine))
-    assert longer.returncode == 2 and "cosine_lr_steps=2 (this run: 4)" in longer.stderr
+    assert longer.returncode == 2 and "with --cosine-lr 0 over --iterations 2, a schedule fixed when" in longer.stderr
 
 
 @pytest.mark.parametrize(
