@@ -227,18 +227,69 @@ LINALG_SPECS: list[OpSpec] = [
                 [SINGULAR],
                 0.0,
                 [np.array([[4.0, -2.0], [-2.0, 1.0]]), np.array([[1.0, -1.0], [-1.0, 1.0]]), np.zeros((2, 2))],
-            )
+            ),
+            # Rank n - 2: both singular values are zero (tied), so the SVD's derivative cannot give the
+            # second derivative; ad - bc has it all the same: the cofactor matrix is 0 there, and the
+            # gradient of the sum of its entries a - b - c + d is [[1, -1], [-1, 1]].
+            Edge(
+                "the zero matrix: the Hessian of ad - bc",
+                tm.linalg.det,
+                [np.zeros((2, 2))],
+                0.0,
+                [np.zeros((2, 2)), np.array([[1.0, -1.0], [-1.0, 1.0]]), np.zeros((2, 2))],
+            ),
         ],
     ),
     OpSpec("linalg.slogdet", slogdet_case(), third_order=True),
     OpSpec("linalg.cholesky", cholesky_case(), third_order=True),
-    OpSpec("linalg.eigh", eigh_case()),
-    OpSpec("linalg.svd", svd_case()),
+    OpSpec(
+        "linalg.eigh",
+        eigh_case(),
+        edges=[
+            # A repeated eigenvalue: the eigenvalues' sum (the trace) differentiates, V diag(1) V^T = I;
+            # its second derivative would go through the eigenvectors, which have none there.
+            Edge(
+                "the eigenvalues' sum at a repeated eigenvalue",
+                lambda x: tm.sum(tm.linalg.eigh(x).eigenvalues),
+                [np.eye(2)],
+                2.0,
+                [np.eye(2)],
+            )
+        ],
+    ),
+    OpSpec(
+        "linalg.svd",
+        svd_case(),
+        edges=[
+            # s_1 = 1 simple and positive: gradient u_1 v_1^T (it was 0/0 = NaN through the zero s_2).
+            Edge(
+                "the largest singular value of a rank-deficient 3 x 2 matrix",
+                lambda x: tm.linalg.svd(x, compute_uv=False)[0],
+                [np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])],
+                1.0,
+                [np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])],
+            )
+        ],
+    ),
     OpSpec(
         "linalg.norm",
         norm_case(),
         edges=[
             Edge("the 2-norm at 0: subgradient 0, as abs", tm.linalg.norm, [np.zeros(3)], 0.0, [np.zeros(3)] * 2),
+            Edge(
+                "the 3-norm at 0: subgradient 0, as abs",
+                lambda x: tm.linalg.norm(x, 3),
+                [np.zeros(3)],
+                0.0,
+                [np.zeros(3)] * 2,
+            ),
+            Edge(
+                "the 0.5-norm at 0: subgradient 0, as abs",
+                lambda x: tm.linalg.norm(x, 0.5),
+                [np.zeros(3)],
+                0.0,
+                [np.zeros(3)] * 2,
+            ),
             Edge(
                 "the Frobenius norm at 0: subgradient 0",
                 lambda x: tm.linalg.norm(x, "fro"),

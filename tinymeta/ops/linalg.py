@@ -10,14 +10,17 @@ Murray (2016), "Differentiation of the Cholesky decomposition"; the SVD's is Tow
 gradient written g_X is d(loss)/dX.
 
 Ops that return several arrays (``slogdet``, ``eigh``, ``svd``) return NumPy's named tuples. ``eigh``
-and ``svd`` compute their factors in one Function whose output packs them into one array (slices of
-it are the factors), so one decomposition serves every factor and its backward sees all the
-factors' gradients at once.
+and ``svd`` call LAPACK once; each factor (eigenvalues, eigenvectors; U, S, Vh) is then a node of
+its own in the graph, with its own array and its own backward (the VJP is linear in the factors'
+cotangents, so the gradients of the factors a loss uses simply add up).
 
-Where a derivative does not exist, the op says so: ``eigh`` and ``svd`` at a repeated eigenvalue or
-singular value, for a loss that depends on the (then arbitrary) basis of the repeated space, raise
-ValueError in the backward; ``slogdet`` and ``inv`` of a singular matrix raise NumPy's LinAlgError.
-``det`` of a singular matrix has its gradient (the cofactor matrix) computed through the SVD.
+Where a derivative does not exist, or is not determined by what the backward sees, the op says so
+instead of returning a number that is not the derivative: a gradient through the eigenvectors of
+``eigh`` at a repeated eigenvalue, or through U or Vh of ``svd`` at a repeated singular value (and
+at a zero one where the matrix is not square, see ``svd``), raises ValueError in the backward;
+``slogdet`` and ``inv`` of a singular matrix raise NumPy's LinAlgError. Eigenvalues and singular
+values themselves are differentiable everywhere at first order (with the usual convention at ties),
+and ``det`` to every order everywhere, singular matrices of any rank included.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
-from ..backend import array_module
+from ..backend import array_module, to_numpy
 from ..engine import (
     Function,
     Tensor,
@@ -45,7 +48,7 @@ from .products import matmul
 from .reduction import max as _max
 from .reduction import min as _min
 from .reduction import sum as _sum
-from .shape import _axis, getitem, moveaxis, reshape, stack, sum_to, swapaxes, tril, triu
+from .shape import _axis, concatenate, getitem, moveaxis, reshape, stack, sum_to, swapaxes, tril, triu
 
 # this family's differentiable ops (their union is the registry: ops/__init__.py)
 __all__ = ["solve", "inv", "det", "slogdet", "cholesky", "eigh", "svd", "norm", "pinv"]
@@ -78,11 +81,6 @@ def _t(x: Tensor) -> Tensor:
 def _eye(n: int, like: Tensor) -> Any:
     """The n x n identity as a backend array of ``like``'s dtype (a constant)."""
     return array_module(like.data).eye(n, dtype=like.dtype)
-
-
-def _diag_embed(v: Tensor) -> Tensor:
-    """The stack of diagonal matrices with v (..., k) on their diagonals: (..., k, k)."""
-    return reshape(v, v.shape[:-1] + (1, v.shape[-1])) * wrap_array(_eye(v.shape[-1], v))
 
 
 def _col(v: Tensor) -> Tensor:
@@ -126,18 +124,6 @@ def _reciprocal_off_diagonal(d: Tensor, skip: Any) -> Tensor:
     """1 / d where ``skip`` (a constant boolean mask) is False, 0 where it is True (never dividing
     by the skipped entries, so no warning and no infinity)."""
     return where(skip, 0.0, 1.0 / where(skip, 1.0, d))
-
-
-def _ties(values: Any, signs: int = -1) -> tuple[Any, Any]:
-    """For (..., k) values: the mask (..., k, k) of pairs i != j with v_j + signs * v_i == 0 (exact
-    ties for signs=-1, pairs summing to zero for signs=+1), and the mask of pairs to skip (those and
-    the diagonal)."""
-    xp = array_module(values)
-    k = values.shape[-1]
-    pair = values[..., None, :] + signs * values[..., :, None]
-    off = ~xp.eye(k, dtype=bool)
-    tied = (pair == 0) & off
-    return tied, tied | ~off
 
 
 # ---- solve, inv ------------------------------------------------------------------------------------
@@ -223,36 +209,136 @@ def inv(a: TensorLike) -> Tensor:
 
 
 class Det(Function):
-    """y = det(A);  Giles (2008) 3.2.3: g_A = g y A^{-T}, y this op's output.
+    """y = det(A);  Giles (2008) 3.2.3: g_A = g y A^{-T}, y this op's output (its derivatives through
+    ``inv``: every order).
 
-    That formula needs A^{-1}. When a matrix of the stack is exactly singular (y == 0), the gradient
-    is the cofactor matrix cof(A) = det(U) det(V) U diag(prod_{j != i} s_j) V^T from the SVD
-    A = U diag(s) V^T (for every matrix of the stack), which exists there: for a 2 x 2 matrix
-    [[a, b], [c, d]] it is [[d, -c], [-b, a]]. Its own derivatives are the SVD's, which need
-    distinct singular values (a singular matrix of rank n - 1 with distinct nonzero ones is fine).
+    That formula needs A^{-1}, and its k-th derivative sums terms up to kappa(A)^k times larger than
+    itself, so it loses accuracy near a singular matrix. For a matrix of the stack that is singular
+    to working precision (|y| <= n eps prod_i ||row_i||, a fraction n eps of Hadamard's bound on
+    |det|: y == 0 always is) or ill-conditioned (``_CONDITION_LIMIT``), the gradient is still the
+    cofactor matrix cof(A) (for a 2 x 2 [[a, b], [c, d]], [[d, -c], [-b, a]]), a polynomial in A with
+    derivatives of every order everywhere: ``_cofactor_through_svd`` computes it as an expression
+    whose derivatives are exact to every order at A, whatever A's rank (a rank n - 2 matrix, where
+    the Hessian has terms no derivative of the SVD can give, and the zero matrix included).
+    ``invertible=True`` (for matrices known to be well conditioned) skips the check.
     """
 
-    __slots__ = ()
+    __slots__ = ("invertible",)
+
+    def __init__(self, invertible: bool = False) -> None:
+        self.invertible = invertible
 
     def forward(self, a: Any) -> Any:
         return array_module(a).linalg.det(a)
 
     def backward(self, gy: Tensor) -> Tensor:
         a, y = self.inputs[0], self.output()
-        if not bool((y.data == 0).any()):
+        if self.invertible:
             return _col(gy * y) * _t(inv(a))
-        u, s, vh = svd(a, full_matrices=False)
-        xp = array_module(a.data)
-        sign = wrap_array(xp.linalg.det(u.data) * xp.linalg.det(vh.data))  # +-1: a constant
-        others = _products_of_the_others(s)
-        cofactor = matmul(u * reshape(others, s.shape[:-1] + (1, s.shape[-1])), vh)
-        return _col(gy * sign) * cofactor
+        hard = _ill_conditioned(a.data, y.data)
+        if not bool(hard.any()):
+            return _col(gy * y) * _t(inv(a))
+        if a.ndim == 2:
+            return gy * _cofactor_through_svd(a)
+        n = a.shape[-1]
+        flat, hard = reshape(a, (-1, n, n)), array_module(hard).reshape(hard, -1)
+        parts = []
+        for i, through_svd in enumerate(hard.tolist()):
+            ai = getitem(flat, i)
+            parts.append(_cofactor_through_svd(ai) if through_svd else Det(invertible=True)(ai) * _t(inv(ai)))
+        return _col(gy) * reshape(stack(parts), a.shape)
+
+
+# Above this 1-norm condition number, det's derivatives go through the SVD. Below it, the k-th
+# derivative of det(A) A^{-T} loses at most ~kappa^k eps of its largest terms to cancellation:
+# 2e-7 at the third order in float64.
+_CONDITION_LIMIT = 1e3
+
+
+def _ill_conditioned(a: Any, y: Any) -> Any:
+    """The (...) mask of the matrices of a (..., n, n) (determinants y) for which det(A) A^{-T} is not
+    to be used: singular to working precision (|y| <= n eps times Hadamard's bound prod_i ||row_i||),
+    or with a 1-norm condition number above ``_CONDITION_LIMIT``. NaN matrices are not flagged."""
+    xp, n = array_module(a), a.shape[-1]
+    if n == 0 or a.size == 0:
+        return xp.zeros(a.shape[:-2], dtype=bool)
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        hadamard = xp.prod(xp.sqrt((a * a).sum(axis=-1)), axis=-1)
+        singular = xp.abs(y) <= n * numpy.finfo(a.dtype).eps * hadamard
+        inverse = xp.linalg.inv(xp.where(singular[..., None, None], xp.eye(n, dtype=a.dtype), a))
+        condition = xp.abs(a).sum(axis=-2).max(axis=-1) * xp.abs(inverse).sum(axis=-2).max(axis=-1)
+        return singular | (condition > _CONDITION_LIMIT)
+
+
+def _cofactor_through_svd(a: Tensor) -> Tensor:
+    """The cofactor matrix cof(X) = d det(X) / dX of one n x n matrix X, as an expression in X whose
+    value and derivatives of every order are exact at X = A, the point given (singular or not).
+
+    With A = U diag(s) V^T (LAPACK's SVD at the point, U and V constants) and c = det(U) det(V) = +-1,
+    det(X) = c det(M) for every X, M = diag(s) + U^T (X - A) V (exactly diag(s) at X = A). Split the
+    singular values at r, the number above s_1 / ``_CONDITION_LIMIT``, and M into blocks M11 (r x r,
+    invertible and well conditioned near A), M12, M21, M22. Then, near A (Schur's complement),
+
+        det(M) = D1 D0,   D1 = det(M11),   D0 = det(T),   T = M22 - M21 M11^{-1} M12   ((n - r) x (n - r)),
+
+    a function of X with derivatives of every order, and with P = M11^{-1} M12, Q = M21 M11^{-1} and
+    G = cof(T), its gradient is
+
+        d det / dM = D1 [[D0 M11^{-T} + Q^T G P^T, -Q^T G], [-G P^T, G]],   cof(X) = c U (d det / dM) V^T.
+
+    D1 M11^{-T} is ``Det`` (invertible) times ``inv``; D0 and G = adj(T)^T come from the
+    Faddeev-LeVerrier recurrence, polynomials in T: no division by anything that vanishes, and at A,
+    where T = diag(s_{r+1}, ..., s_n) >= 0, sums of products of one sign (elementary symmetric
+    polynomials), so no cancellation either. The whole expression differentiates exactly at A.
+    """
+    xp = array_module(a.data)
+    n = a.shape[-1]
+    u, s, vh = xp.linalg.svd(a.data)
+    c = 1.0 if float(xp.linalg.det(u) * xp.linalg.det(vh)) > 0 else -1.0
+    r = int((s > s[0] / _CONDITION_LIMIT).sum()) if n else 0
+    m = matmul(matmul(wrap_array(xp.swapaxes(u, -1, -2)), a - wrap_array(a.data.copy())), wrap_array(vh.T))
+    m = m + wrap_array(xp.diag(s))
+    if r == 0:
+        return c * matmul(matmul(wrap_array(u), _faddeev_leverrier(m)[1]), wrap_array(vh))
+    top, bottom = slice(None, r), slice(r, None)
+    m11, m12, m21, m22 = (getitem(m, (i, j)) for i in (top, bottom) for j in (top, bottom))
+    inv11 = inv(m11)
+    d1 = Det(invertible=True)(m11)
+    if r == n:  # well conditioned after all (det(A) == 0 by underflow, say): M is invertible
+        return c * matmul(matmul(wrap_array(u), d1 * _t(inv11)), wrap_array(vh))
+    p, q = matmul(inv11, m12), matmul(m21, inv11)
+    d0, g = _faddeev_leverrier(m22 - matmul(m21, p))
+    qg = matmul(_t(q), g)
+    upper = concatenate([d0 * _t(inv11) + matmul(qg, _t(p)), -qg], axis=-1)
+    lower = concatenate([-matmul(g, _t(p)), g], axis=-1)
+    grad_m = d1 * concatenate([upper, lower], axis=-2)
+    return c * matmul(matmul(wrap_array(u), grad_m), wrap_array(vh))
+
+
+def _faddeev_leverrier(t: Tensor) -> tuple[Tensor, Tensor]:
+    """(det(T), cof(T)) for one d x d matrix T (d >= 1), as polynomials in its entries (the
+    Faddeev-LeVerrier recurrence: M_1 = I, c_{d-k} = -tr(T M_k) / k, M_{k+1} = T M_k + c_{d-k} I; then
+    det(T) = (-1)^d c_0 and adj(T) = (-1)^(d+1) M_d, for every T, singular or not). d matrix products:
+    meant for the small block of (near) zero singular values, where T is near 0 and the recurrence
+    loses nothing."""
+    d = t.shape[-1]
+    eye = wrap_array(_eye(d, t))
+    mk, coefficient = eye, None
+    for k in range(1, d + 1):
+        product = matmul(t, mk)
+        coefficient = -_sum(product * eye) / k
+        if k < d:
+            mk = product + coefficient * eye
+    sign = -1.0 if d % 2 else 1.0
+    return sign * coefficient, -sign * _t(mk)
 
 
 def _products_of_the_others(s: Tensor) -> Tensor:
     """(..., k) -> (..., k): entry i is the product of the s_j with j != i, as prefix times suffix
     products: no division, so exact (to every order) where some s_j is zero or tiny, where
-    prod(s) / s_i, and its derivatives, would lose everything to rounding."""
+    prod(s) / s_i, and its derivatives, would lose everything to rounding. (The cofactor matrix of
+    diag(s); ``Det`` now goes through ``_cofactor_through_svd``, which also differentiates exactly
+    where several s_j are zero.)"""
     k = s.shape[-1]
     parts = [getitem(s, (Ellipsis, i)) for i in range(k)]
     prefix: list[Tensor | None] = [None]
@@ -269,7 +355,8 @@ def _products_of_the_others(s: Tensor) -> Tensor:
 
 
 def det(a: TensorLike) -> Tensor:
-    """The determinant of each matrix of a (..., n, n), as ``numpy.linalg.det``.
+    """The determinant of each matrix of a (..., n, n), as ``numpy.linalg.det``. Differentiable to
+    every order everywhere, singular matrices of any rank included (see :class:`Det`).
 
     >>> import tinymeta as tm
     >>> a = tm.tensor([[2.0, 1.0], [1.0, 3.0]], requires_grad=True)
@@ -357,47 +444,142 @@ def cholesky(a: TensorLike, /, *, upper: bool = False) -> Tensor:
 
 
 # ---- eigh ------------------------------------------------------------------------------------------
+#
+# One LAPACK call in the wrapper computes every factor; each factor is then the output of a Function
+# of its own (its own node, its own backward, its own fresh array), all holding the same private
+# arrays from LAPACK. A backward that needs another factor as a differentiable tensor makes a fresh
+# node of that factor's Function on the same input (never the user's tensor, which may have been
+# written into since): gradients of every order follow without a reference cycle.
 
 
-class Eigh(Function):
-    """w, V = eigh(S) for symmetric S (..., n, n): S = V diag(w) V^T, w ascending. The output packs
-    them as (..., n + 1, n): row 0 is w, rows 1.. are V.
+class _Tie(NamedTuple):
+    batch: tuple[int, ...]  # which matrix of the stack
+    i: int
+    j: int  # == i for a value that is zero
+    first: float
+    second: float
+    tolerance: float
 
-    Giles (2008) 3.1 (for symmetric matrices): dw = diag(V^T dS V), dV = V (F o (V^T dS V)) with
-    F_ij = 1 / (w_j - w_i) for i != j and F_ii = 0, so for symmetric dS
+    def equal(self, what: str) -> str:
+        """'are equal (...)' for the message: exactly, or to working precision."""
+        if self.first == self.second:
+            return f"are equal ({self.first!r}, a repeated {what})"
+        return (
+            f"are equal to working precision ({self.first!r} and {self.second!r} differ by no more than "
+            f"{self.tolerance:.2g}, the rounding error of the decomposition: a repeated {what} as far as its "
+            "vectors can tell)"
+        )
 
-        g_S = sym(V (diag(g_w) + F o (V^T g_V)) V^T).
+    def zero(self) -> str:
+        if self.first == 0:
+            return "is zero"
+        return f"is zero to working precision ({self.first!r}, below {self.tolerance:.2g}, the rounding error)"
 
-    At an exactly repeated eigenvalue w_i = w_j the eigenvectors of that eigenspace are any of its
-    orthonormal bases: they have no derivative. The pair's term is then left out (F_ij = 0), which
-    is exact for any loss that does not depend on the basis chosen (a function of the eigenvalues,
-    of the eigenspace's projector): for those, M = V^T g_V is symmetric on the tied pairs. For any
-    other loss (M_ij != M_ji on a tied pair) the backward raises ValueError rather than return a
-    number that is not a derivative. Nearly repeated eigenvalues give large gradients, 1 / (w_j - w_i).
+
+def _where_tied(values: Any, size: int, zero: bool = False) -> _Tie | None:
+    """The first tie, to working precision, in sorted (..., k) values (eigenvalues or singular values
+    of matrices of the given size, max(m, n)): two values that differ by no more than the tolerance
+    size * eps * max|values| of their matrix (LAPACK's decompositions are exact for a matrix within
+    about that of the one given, so its vectors for such a pair are those of a repeated value: any
+    basis of their space); with ``zero``, a value no larger than that tolerance counts too. Sorted,
+    so a tie has an adjacent one. None where there is none (then every gap is many rounding errors)."""
+    values = to_numpy(values)
+    k = values.shape[-1]
+    if k == 0:
+        return None
+    tolerance = size * numpy.finfo(values.dtype).eps * numpy.abs(values).max(axis=-1, keepdims=True)
+    bad = numpy.zeros(values.shape, dtype=bool)
+    bad[..., :-1] = numpy.abs(values[..., 1:] - values[..., :-1]) <= tolerance
+    if zero:
+        bad |= numpy.abs(values) <= tolerance
+    if not bad.any():
+        return None
+    first = numpy.argwhere(bad)[0]
+    batch, i = tuple(int(b) for b in first[:-1]), int(first[-1])
+    limit = float(tolerance[batch + (0,)])
+    pair = i + 1 < k and abs(values[batch + (i,)] - values[batch + (i + 1,)]) <= limit
+    j = i + 1 if pair else i
+    return _Tie(batch, i, j, float(values[batch + (i,)]), float(values[batch + (j,)]), limit)
+
+
+def _which_matrix(batch: tuple[int, ...]) -> str:
+    return f"the matrix at batch index {batch}" if batch else "the matrix"
+
+
+class EighValues(Function):
+    """w = eigh(S).eigenvalues for symmetric S (..., n, n), S = V diag(w) V^T, w ascending.
+
+    Giles (2008) 3.1: dw_i = v_i^T dS v_i, so g_S = V diag(g_w) V^T (symmetric; exact at distinct
+    eigenvalues). At a repeated eigenvalue the same formula, with LAPACK's basis V_b of the
+    eigenspace, is the convention (PyTorch's). It is exact for every differentiable function of the
+    eigenvalues, which treats the tied ones alike (their sum, sum(f(w)) = tr f(S)): then g_w is equal
+    on the tie, and V_b diag(c) V_b^T = c V_b V_b^T is the eigenspace's projector, whatever basis V_b
+    LAPACK chose. An individual eigenvalue has no derivative there (the smallest of a tied pair is only
+    directionally differentiable): it gets v_i v_i^T for LAPACK's v_i, a subgradient. Its own
+    derivatives are those of V, so second and higher orders need distinct eigenvalues (see
+    :class:`EighVectors`).
     """
 
-    __slots__ = ()
+    __slots__ = ("factors",)
+
+    def __init__(self, factors: tuple[Any, Any]) -> None:
+        self.factors = factors  # LAPACK's (w, V), private: never handed out, never written
 
     def forward(self, s: Any) -> Any:
-        xp = array_module(s)
-        w, v = xp.linalg.eigh(s)
-        return xp.concatenate([w[..., None, :], v], axis=-2)
+        return self.factors[0].copy()
 
-    def backward(self, gy: Tensor) -> Tensor:
-        packed = self.output()
-        w, v = getitem(packed, (Ellipsis, 0, slice(None))), getitem(packed, (Ellipsis, slice(1, None), slice(None)))
-        gw, gv = getitem(gy, (Ellipsis, 0, slice(None))), getitem(gy, (Ellipsis, slice(1, None), slice(None)))
-        m = matmul(_t(v), gv)
-        tied, skip = _ties(w.data)
-        if bool(tied.any()) and bool((tied & (m.data != array_module(m.data).swapaxes(m.data, -1, -2))).any()):
+    def backward(self, gw: Tensor) -> Tensor:
+        v = EighVectors(self.factors)(self.inputs[0])
+        return matmul(v * reshape(gw, gw.shape[:-1] + (1, gw.shape[-1])), _t(v))
+
+
+class EighVectors(Function):
+    """V = eigh(S).eigenvectors (the columns) for symmetric S (..., n, n), with distinct eigenvalues.
+
+    Giles (2008) 3.1: dV = V (F o (V^T dS V)), F_ij = 1 / (w_j - w_i) for i != j, F_ii = 0, so for
+    symmetric dS
+
+        g_S = sym(V (F o (V^T g_V)) V^T),   sym(X) = (X + X^T) / 2,
+
+    with V and w fresh nodes on S, so it differentiates again. (The whole gradient of a loss of (w, V)
+    is this plus :class:`EighValues`' V diag(g_w) V^T: the VJP is linear in the cotangents.)
+
+    At an exactly repeated eigenvalue, w_i = w_j, the eigenvectors of that eigenspace are any of its
+    orthonormal bases: V has no derivative there, and neither does a loss through V in general; where
+    one does exist it is not determined by (g_w, g_V) at the point. For instance the matrix function
+    V diag(f(w)) V^T has the within-eigenspace derivative f'(w_i) (V^T dS V)_ij, which depends on f,
+    and L(S) = sum((V diag(w - 1) V^T) * C) at S = I has g_V = 0 yet gradient C. So this backward
+    raises ValueError whenever a matrix of the stack has a tie among its eigenvalues, whatever g_V is
+    (zero included), rather than return a number that is not the derivative. A tie is to working
+    precision: |w_j - w_i| <= n eps max|w| (LAPACK's V is then exactly that of a matrix with an exact
+    tie within rounding of S, an arbitrary basis of the pair's space, and 1 / (w_j - w_i) would turn
+    rounding errors into O(1) errors). Eigenvalues farther apart give large gradients, 1 / (w_j - w_i):
+    the derivative is large there, and computed to about eps max|w| / |w_j - w_i| relative accuracy.
+    """
+
+    __slots__ = ("factors",)
+
+    def __init__(self, factors: tuple[Any, Any]) -> None:
+        self.factors = factors
+
+    def forward(self, s: Any) -> Any:
+        return self.factors[1].copy()
+
+    def backward(self, gv: Tensor) -> Tensor:
+        tie = _where_tied(self.factors[0], self.inputs[0].shape[-1])
+        if tie is not None:
             raise ValueError(
-                "eigh: the gradient depends on the eigenvectors of a repeated eigenvalue, which have no "
-                "derivative (any orthonormal basis of the eigenspace is an answer); only functions of the "
-                "eigenvalues, or invariant under rotations inside each repeated eigenspace, can be differentiated"
+                f"eigh: eigenvalues {tie.i} and {tie.j} of {_which_matrix(tie.batch)} {tie.equal('eigenvalue')}: the "
+                "eigenvectors of a repeated eigenvalue have no derivative (any orthonormal basis of its eigenspace is "
+                "an answer), so a gradient through eigh(a).eigenvectors is not determined there; functions of the "
+                "eigenvalues alone (eigh(a).eigenvalues) differentiate fine (their second derivatives go through the "
+                "eigenvectors too, and need distinct eigenvalues)"
             )
+        s = self.inputs[0]
+        v, w = EighVectors(self.factors)(s), EighValues(self.factors)(s)
         d = reshape(w, w.shape[:-1] + (1, w.shape[-1])) - reshape(w, w.shape + (1,))  # d_ij = w_j - w_i
-        inner = _diag_embed(gw) + _reciprocal_off_diagonal(d, skip) * m
-        g = matmul(matmul(v, inner), _t(v))
+        f = _reciprocal_off_diagonal(d, _eye(w.shape[-1], w).astype(bool))
+        g = matmul(matmul(v, f * matmul(_t(v), gv)), _t(v))
         return 0.5 * (g + _t(g))
 
 
@@ -406,8 +588,12 @@ def eigh(a: TensorLike, UPLO: str = "L") -> EighResult:  # noqa: N803  (NumPy's 
     (..., n, n), as ``numpy.linalg.eigh``: only the lower (UPLO='L') or upper ('U') triangle is read,
     and the gradient is zero on the other one.
 
-    Each eigenvector's sign is LAPACK's choice, so only sign-invariant functions of the eigenvectors
-    (v v^T, v * v, V diag(f(w)) V^T) are functions of a; at a repeated eigenvalue see :class:`Eigh`.
+    One LAPACK call; the eigenvalues and the eigenvectors are then two nodes of the graph, each with
+    its own array (:class:`EighValues`, :class:`EighVectors`). The eigenvalues are differentiable
+    everywhere at first order (at a repeated eigenvalue with the convention of :class:`EighValues`);
+    a gradient that goes through the eigenvectors raises ValueError at a repeated eigenvalue, where it
+    is not determined (see :class:`EighVectors`). Each eigenvector's sign is LAPACK's choice, so only
+    sign-invariant functions of the eigenvectors (v v^T, v * v, V diag(f(w)) V^T) are functions of a.
 
     >>> import tinymeta as tm
     >>> w, v = tm.linalg.eigh([[2.0, 1.0], [1.0, 2.0]])
@@ -417,79 +603,145 @@ def eigh(a: TensorLike, UPLO: str = "L") -> EighResult:  # noqa: N803  (NumPy's 
     if UPLO not in ("L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     a = _square(a, "eigh")
-    packed = Eigh()(_symmetric_from(a, lower=UPLO == "L"))
-    return EighResult(
-        getitem(packed, (Ellipsis, 0, slice(None))), getitem(packed, (Ellipsis, slice(1, None), slice(None)))
-    )
+    s = _symmetric_from(a, lower=UPLO == "L")
+    w, v = array_module(s.data).linalg.eigh(s.data)
+    if not (s.requires_grad and is_grad_enabled()):
+        return EighResult(wrap_array(w), wrap_array(v))
+    factors = (w, v)
+    return EighResult(EighValues(factors)(s), EighVectors(factors)(s))
 
 
 # ---- SVD -------------------------------------------------------------------------------------------
 
 
-class Svd(Function):
-    """The thin SVD A = U diag(s) V^T of A (..., m, n), k = min(m, n): U (..., m, k), s (..., k)
-    descending, V (..., n, k). The output packs them as (..., m + 1 + n, k): U, then s, then V.
+class SvdValues(Function):
+    """s of the thin SVD A = U diag(s) V^T of A (..., m, n), k = min(m, n), s (..., k) descending.
 
-    Townsend (2016), eq. 29-31: with A_ = U^T g_U - g_U^T U, B_ = V^T g_V - g_V^T V (antisymmetric),
-
-        g_A = U (C + diag(g_s)) V^T + (I - U U^T) g_U diag(1/s) V^T + U diag(1/s) g_V^T (I - V V^T),
-        C_ij = (A_ + B_)_ij / (2 (s_j - s_i)) + (A_ - B_)_ij / (2 (s_j + s_i)),  C_ii = 0,
-
-    (Townsend's F o A_ S + S F o B_, F_ij = 1/(s_j^2 - s_i^2), split so that the part that is finite at
-    a tie stays finite). The last two terms exist only for non-square A and need s > 0 (else inf).
-    At exactly repeated singular values the vectors of that space are any of its bases; as for
-    :class:`Eigh`, the tied pair's term is left out, which is exact when the loss does not depend
-    on the basis ((A_ + B_)_ij = 0 on tied pairs, (A_ - B_)_ij = 0 on pairs of zeros), and anything
-    else raises ValueError.
+    ds_i = u_i^T dA v_i, so g_A = U diag(g_s) V^T (Townsend (2016), eq. 29's first term), with U and V
+    fresh nodes on A. Exact, for any shape and rank, wherever every singular value with a nonzero g_s
+    is simple and positive (so differentiable): one with g_s = 0 adds nothing, even a zero one whose
+    u or v is any unit vector of a larger space (it enters multiplied by 0, and is never divided by:
+    this was 0/0 = NaN). Where s_i is not differentiable (tied to another; zero, |x|'s kink)
+    the same formula with LAPACK's singular vectors is the convention (PyTorch's): exact for smooth
+    functions that treat tied values alike (their sum: g_s equal on the tie makes U_b diag(c) V_b^T =
+    c U_b V_b^T, the same for every basis LAPACK may pick), a subgradient otherwise (u_i v_i^T at a
+    zero s_i, for ||A||_nuc or s_min; max/min of s share it between ties). Its own derivatives are
+    those of U and V: second and higher orders need what :class:`SvdU` and :class:`SvdVh` need.
     """
 
-    __slots__ = ("hermitian",)
+    __slots__ = ("factors",)
 
-    def __init__(self, hermitian: bool = False) -> None:
-        self.hermitian = hermitian
+    def __init__(self, factors: tuple[Any, Any, Any]) -> None:
+        self.factors = factors  # LAPACK's thin (U, s, Vh), private: never handed out, never written
 
     def forward(self, a: Any) -> Any:
-        xp = array_module(a)
-        if self.hermitian:
-            u, s, vh = xp.linalg.svd(a, full_matrices=False, hermitian=True)
-        else:
-            u, s, vh = xp.linalg.svd(a, full_matrices=False)
-        return xp.concatenate([u, s[..., None, :], xp.swapaxes(vh, -1, -2)], axis=-2)
+        return self.factors[1].copy()
 
-    def backward(self, gy: Tensor) -> Tensor:
-        m, n = self.inputs[0].shape[-2:]
-        u, s, v = _svd_parts(self.output(), m)
-        gu, gs, gv = _svd_parts(gy, m)
-        mu, mv = matmul(_t(u), gu), matmul(_t(v), gv)
-        skew_u, skew_v = mu - _t(mu), mv - _t(mv)
-        tied, skip_minus = _ties(s.data, -1)
-        zeros, skip_plus = _ties(s.data, +1)
-        if (bool(tied.any()) and bool((tied & ((skew_u + skew_v).data != 0)).any())) or (
-            bool(zeros.any()) and bool((zeros & ((skew_u - skew_v).data != 0)).any())
-        ):
-            raise ValueError(
-                "svd: the gradient depends on the singular vectors of a repeated singular value, which have no "
-                "derivative (any orthonormal basis of that space is an answer); only functions of the singular "
-                "values, or invariant under rotations inside each repeated space, can be differentiated"
-            )
-        row = s.shape[:-1] + (1, s.shape[-1])
-        s_j, s_i = reshape(s, row), reshape(s, s.shape + (1,))
-        c = 0.5 * (skew_u + skew_v) * _reciprocal_off_diagonal(s_j - s_i, skip_minus)
-        c = c + 0.5 * (skew_u - skew_v) * _reciprocal_off_diagonal(s_j + s_i, skip_plus)
-        g = matmul(matmul(u, c + _diag_embed(gs)), _t(v))
-        k = s.shape[-1]
-        if m > k:
-            g = g + matmul((gu - matmul(u, mu)) / reshape(s, row), _t(v))
-        if n > k:
-            g = g + matmul(u, _t((gv - matmul(v, mv)) / reshape(s, row)))
+    def backward(self, gs: Tensor) -> Tensor:
+        a = self.inputs[0]
+        u, vh = SvdU(self.factors)(a), SvdVh(self.factors)(a)
+        return matmul(u * reshape(gs, gs.shape[:-1] + (1, gs.shape[-1])), vh)
+
+
+def _svd_refuse(factors: tuple[Any, Any, Any], shape: tuple[int, ...], which: str) -> None:
+    """ValueError where the singular vectors ``which`` ('U' or 'Vh') have no derivative: a matrix of
+    the stack with two equal singular values (two zeros included), or, for U of a matrix with more
+    rows than columns (Vh: more columns than rows), a zero singular value, whose left (right) singular
+    vector is then any unit vector of a space of dimension |m - n| + 1 >= 2. Equal and zero to
+    working precision (see ``_where_tied``): LAPACK's vectors are then those of such a matrix."""
+    m, n = shape[-2:]
+    tie = _where_tied(factors[1], max(m, n), zero=m > n if which == "U" else n > m)
+    if tie is None:
+        return
+    matrix = f"{_which_matrix(tie.batch)} (of shape {m} x {n})"
+    if tie.i != tie.j:
+        raise ValueError(
+            f"svd: singular values {tie.i} and {tie.j} of {matrix} {tie.equal('singular value')}: the singular "
+            "vectors of a repeated singular value have no derivative (any orthonormal basis of that space is an "
+            f"answer), so a gradient through {which} is not determined there; functions of the singular values "
+            "alone (svd(a, compute_uv=False)) differentiate fine"
+        )
+    side, more = ("left", "rows than columns") if which == "U" else ("right", "columns than rows")
+    raise ValueError(
+        f"svd: singular value {tie.i} of {matrix} {tie.zero()}: with more {more}, its {side} singular vector is "
+        f"any unit vector of a space of dimension {abs(m - n) + 1} and has no derivative, so a gradient through "
+        f"{which} is not determined there; functions of the singular values alone (svd(a, compute_uv=False)) "
+        "differentiate fine"
+    )
+
+
+def _svd_coefficients(s: Tensor, sign: float) -> Tensor:
+    """(..., k, k): (1 / (s_j - s_i) + sign / (s_j + s_i)) / 2 off the diagonal, 0 on it; that is
+    s_j / (s_j^2 - s_i^2) for sign = +1, s_i / (s_j^2 - s_i^2) for -1 (Townsend's F S and S F),
+    split so that a single zero singular value (s_j + s_i = s_j) costs no accuracy. Called only with
+    distinct singular values (never two zeros), so no denominator is zero."""
+    k = s.shape[-1]
+    s_j, s_i = reshape(s, s.shape[:-1] + (1, k)), reshape(s, s.shape + (1,))
+    diagonal = _eye(k, s).astype(bool)
+    return 0.5 * (_reciprocal_off_diagonal(s_j - s_i, diagonal) + sign * _reciprocal_off_diagonal(s_j + s_i, diagonal))
+
+
+class SvdU(Function):
+    """U (..., m, k) of the thin SVD A = U diag(s) V^T (see :class:`SvdValues`).
+
+    Townsend (2016), eq. 29-31, the terms in g_U: with J = U^T g_U - g_U^T U (antisymmetric),
+
+        g_A = U (J o K) V^T + (I - U U^T) g_U diag(1/s) V^T,   K_ij = s_j / (s_j^2 - s_i^2), K_ii = 0,
+
+    the second term only for m > k; U, s, V fresh nodes on A, so it differentiates again. U has no
+    derivative where a matrix of the stack has two equal singular values or, for m > n, a zero one,
+    both to working precision (see ``_svd_refuse``): there, as for :class:`EighVectors`, the gradient
+    is not determined by the cotangents (whatever g_U is, zero included), and this backward raises
+    ValueError. A single zero singular value of a square matrix is fine: its u and v are determined.
+    """
+
+    __slots__ = ("factors",)
+
+    def __init__(self, factors: tuple[Any, Any, Any]) -> None:
+        self.factors = factors
+
+    def forward(self, a: Any) -> Any:
+        return self.factors[0].copy()
+
+    def backward(self, gu: Tensor) -> Tensor:
+        a = self.inputs[0]
+        _svd_refuse(self.factors, a.shape, "U")
+        u, s, vh = SvdU(self.factors)(a), SvdValues(self.factors)(a), SvdVh(self.factors)(a)
+        mu = matmul(_t(u), gu)
+        g = matmul(matmul(u, (mu - _t(mu)) * _svd_coefficients(s, +1.0)), vh)
+        if a.shape[-2] > s.shape[-1]:
+            g = g + matmul((gu - matmul(u, mu)) / reshape(s, s.shape[:-1] + (1, s.shape[-1])), vh)
         return g
 
 
-def _svd_parts(packed: Tensor, m: int) -> tuple[Tensor, Tensor, Tensor]:
-    """U, s, V from Svd's packed (..., m + 1 + n, k) array."""
-    u = getitem(packed, (Ellipsis, slice(None, m), slice(None)))
-    v = getitem(packed, (Ellipsis, slice(m + 1, None), slice(None)))
-    return u, getitem(packed, (Ellipsis, m, slice(None))), v
+class SvdVh(Function):
+    """Vh = V^T (..., k, n) of the thin SVD A = U diag(s) V^T (see :class:`SvdValues`).
+
+    Townsend (2016), eq. 29-31, the terms in g_V = g_Vh^T: with J = V^T g_V - g_V^T V,
+
+        g_A = U (J o K) V^T + U diag(1/s) g_V^T (I - V V^T),   K_ij = s_i / (s_j^2 - s_i^2), K_ii = 0,
+
+    the second term only for n > k. No derivative (ValueError, as :class:`SvdU`) where a matrix of the
+    stack has two equal singular values or, for n > m, a zero one.
+    """
+
+    __slots__ = ("factors",)
+
+    def __init__(self, factors: tuple[Any, Any, Any]) -> None:
+        self.factors = factors
+
+    def forward(self, a: Any) -> Any:
+        return self.factors[2].copy()
+
+    def backward(self, gvh: Tensor) -> Tensor:
+        a = self.inputs[0]
+        _svd_refuse(self.factors, a.shape, "Vh")
+        u, s, vh = SvdU(self.factors)(a), SvdValues(self.factors)(a), SvdVh(self.factors)(a)
+        mv = matmul(vh, _t(gvh))  # V^T g_V
+        g = matmul(matmul(u, (mv - _t(mv)) * _svd_coefficients(s, -1.0)), vh)
+        if a.shape[-1] > s.shape[-1]:
+            g = g + matmul(u, (gvh - matmul(_t(mv), vh)) / reshape(s, s.shape + (1,)))
+        return g
 
 
 def svd(
@@ -499,13 +751,17 @@ def svd(
     ``numpy.linalg.svd``: (U, S, Vh), S descending, or S alone with ``compute_uv=False``. With
     ``hermitian=True`` a is taken symmetric and only its lower triangle is read (as NumPy).
 
-    Derivatives (see :class:`Svd`): S is differentiable wherever its values are distinct (g_A =
-    U diag(g_S) Vh); U and Vh where the singular values are distinct and, for a non-square a, nonzero.
-    With ``full_matrices=True`` a non-square a's extra columns of U (rows of Vh) are an arbitrary basis
-    of the complement: they have no derivative, so differentiating that call is an error; use
-    ``full_matrices=False`` (U (..., m, k), Vh (..., k, n), k = min(m, n)) or ``compute_uv=False``.
-    Each pair of singular vectors has LAPACK's sign: only functions invariant under flipping u_i and
-    v_i together are functions of a.
+    One LAPACK call; U, S and Vh are then three nodes of the graph, each with its own array.
+    Derivatives: S is differentiable everywhere at first order, for any shape and rank (g_A =
+    U diag(g_S) Vh; conventions at repeated and zero singular values in :class:`SvdValues`). A
+    gradient through U or Vh needs distinct singular values, and, for U of a matrix with more rows
+    than columns (Vh: more columns than rows), nonzero ones; elsewhere it raises ValueError (see
+    :class:`SvdU`, :class:`SvdVh`). Second and higher derivatives of S go through U and Vh, and need
+    the same. With ``full_matrices=True`` a non-square a's extra columns of U (rows of Vh) are an
+    arbitrary basis of the complement: they have no derivative, so differentiating that call is an
+    error; use ``full_matrices=False`` (U (..., m, k), Vh (..., k, n), k = min(m, n)) or
+    ``compute_uv=False``. Each pair of singular vectors has LAPACK's sign: only functions invariant
+    under flipping u_i and v_i together are functions of a.
 
     >>> import tinymeta as tm
     >>> tm.linalg.svd([[3.0, 0.0], [0.0, -4.0]], compute_uv=False)
@@ -517,20 +773,25 @@ def svd(
         if m != n:
             raise ValueError(f"svd: hermitian=True needs square matrices (..., n, n), got shape {a.shape}")
         a = _symmetric_from(a, lower=True)
-    if compute_uv and full_matrices and m != n:
-        if a.requires_grad and is_grad_enabled():
-            raise ValueError(
-                f"svd: with full_matrices=True the extra columns of U or rows of Vh of a non-square matrix (shape "
-                f"{a.shape}) are an arbitrary basis and have no derivative; pass full_matrices=False to "
-                "differentiate U and Vh (or compute_uv=False for the singular values alone)"
-            )
-        xp = array_module(a.data)
-        u, s, vh = xp.linalg.svd(a.data, full_matrices=True, hermitian=hermitian)
+    differentiable = a.requires_grad and is_grad_enabled()
+    if compute_uv and full_matrices and m != n and differentiable:
+        raise ValueError(
+            f"svd: with full_matrices=True the extra columns of U or rows of Vh of a non-square matrix (shape "
+            f"{a.shape}) are an arbitrary basis and have no derivative; pass full_matrices=False to "
+            "differentiate U and Vh (or compute_uv=False for the singular values alone)"
+        )
+    linalg = array_module(a.data).linalg
+    options: dict[str, Any] = {"hermitian": True} if hermitian else {}
+    if not differentiable:
+        if not compute_uv:
+            return wrap_array(linalg.svd(a.data, compute_uv=False, **options))
+        u, s, vh = linalg.svd(a.data, full_matrices=full_matrices, **options)
         return SVDResult(wrap_array(u), wrap_array(s), wrap_array(vh))
-    u, s, v = _svd_parts(Svd(hermitian)(a), m)
+    factors = tuple(linalg.svd(a.data, full_matrices=False, **options))
+    s = SvdValues(factors)(a)
     if not compute_uv:
         return s
-    return SVDResult(u, s, _t(v))
+    return SVDResult(SvdU(factors)(a), s, SvdVh(factors)(a))
 
 
 # ---- norms -----------------------------------------------------------------------------------------
@@ -559,22 +820,58 @@ class Norm2(Function):
         return (gy / y) * x
 
 
+class NormP(Function):
+    """y = (sum |x|^p over ``axis``)^(1/p) (kept as a size-1 axis), for a real p other than 0, 1, 2, +-inf,
+    computed as NumPy does (so a zero entry with p < 0 gives y = 0, and an empty axis 0, or inf for p < 0).
+
+    g_x = g sign(x) (|x| / y)^(p - 1), with the conventions of ``abs`` (and PyTorch) where that has no
+    value: 0 at a zero entry (the derivative there for p > 1, a subgradient of the kink for p <= 1) and
+    0 wherever y = 0 (all of x zero, or p < 0 and some entry zero: y is then |x|-like, a kink). The
+    backward masks those entries out (``where``), so its own derivatives are exact elsewhere and 0 there.
+    """
+
+    __slots__ = ("p", "axis")
+
+    def __init__(self, p: Any, axis: int) -> None:
+        self.p, self.axis = p, axis
+
+    def forward(self, x: Any) -> Any:
+        xp = array_module(x)
+        total = (xp.abs(x) ** self.p).sum(axis=self.axis, keepdims=True)
+        return total ** xp.reciprocal(xp.asarray(self.p, dtype=total.dtype))  # 1/p in the result's dtype, as NumPy
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x, y = self.inputs[0], self.output()
+        zero_y = y.data == 0
+        skip = (x.data == 0) | zero_y
+        ratio = where(skip, 1.0, _abs(x)) / where(zero_y, 1.0, y)
+        sign = wrap_array(array_module(x.data).sign(x.data))
+        return gy * where(skip, 0.0, ratio ** (self.p - 1)) * sign
+
+
+def _max_from_zero(x: Tensor, axis: int, keepdims: bool) -> Tensor:
+    """max over ``axis`` of x >= 0, with NumPy's ``initial=0``: an empty axis gives 0 (a sum over it)."""
+    if x.shape[axis] == 0:
+        return _sum(x, axis=axis, keepdims=keepdims)
+    return _max(x, axis=axis, keepdims=keepdims)
+
+
 def _vector_norm(x: Tensor, ord: Any, axis: int, keepdims: bool) -> Tensor:
     if ord is None or ord == 2:
         y = Norm2((axis,))(x)
-        return y if keepdims else reshape(y, x.shape[:axis] + x.shape[axis + 1 :])
-    if isinstance(ord, str):
+    elif isinstance(ord, str):
         raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
-    if ord == math.inf:
-        return _max(_abs(x), axis=axis, keepdims=keepdims)
-    if ord == -math.inf:
+    elif ord == math.inf:
+        return _max_from_zero(_abs(x), axis, keepdims)
+    elif ord == -math.inf:
         return _min(_abs(x), axis=axis, keepdims=keepdims)
-    if ord == 0:  # the number of nonzero entries: a constant
+    elif ord == 0:  # the number of nonzero entries: a constant
         return wrap_array((x.data != 0).astype(x.dtype).sum(axis=axis, keepdims=keepdims))
-    if ord == 1:
+    elif ord == 1:
         return _sum(_abs(x), axis=axis, keepdims=keepdims)
-    p = float(ord)
-    return _sum(_abs(x) ** p, axis=axis, keepdims=keepdims) ** (1.0 / p)
+    else:
+        y = NormP(ord, axis)(x)
+    return y if keepdims else reshape(y, x.shape[:axis] + x.shape[axis + 1 :])
 
 
 def _matrix_norm(x: Tensor, ord: Any, row: int, col: int, keepdims: bool) -> Tensor:
@@ -582,12 +879,12 @@ def _matrix_norm(x: Tensor, ord: Any, row: int, col: int, keepdims: bool) -> Ten
         y = Norm2(tuple(sorted((row, col))))(x)
     elif ord in ("nuc", 2, -2):
         s = svd(moveaxis(x, (row, col), (-2, -1)), compute_uv=False)
-        y = _sum(s, axis=-1) if ord == "nuc" else _max(s, axis=-1) if ord == 2 else _min(s, axis=-1)
+        y = _sum(s, axis=-1) if ord == "nuc" else _max_from_zero(s, -1, False) if ord == 2 else _min(s, axis=-1)
         y = reshape(y, tuple(1 if i in (row, col) else n for i, n in enumerate(x.shape)))
     elif ord in (1, -1, math.inf, -math.inf):
         inner, outer = (row, col) if ord in (1, -1) else (col, row)
         sums = _sum(_abs(x), axis=inner, keepdims=True)
-        y = (_max if ord in (1, math.inf) else _min)(sums, axis=outer, keepdims=True)
+        y = _max_from_zero(sums, outer, True) if ord in (1, math.inf) else _min(sums, axis=outer, keepdims=True)
     else:
         raise ValueError(f"norm: invalid norm order {ord!r} for matrices")
     return y if keepdims else reshape(y, tuple(n for i, n in enumerate(x.shape) if i not in (row, col)))
@@ -603,8 +900,12 @@ def norm(x: TensorLike, ord: Any = None, axis: int | Sequence[int] | None = None
     axis None with ord None is the 2-norm of all the elements, whatever x's shape.
 
     The 2-norm's (and Frobenius's) gradient x / ||x|| is taken as 0 at x = 0, as abs's at 0 (a
-    subgradient); 1, inf and p-norms inherit abs's and max's conventions; 2, -2, 'nuc' need distinct
-    singular values (see ``svd``).
+    subgradient); 1 and inf inherit abs's and max's conventions, and the other p-norms abs's: 0 at a
+    zero entry where |x|^p has no derivative, and 0 where the norm is 0 (see :class:`NormP`), as
+    PyTorch. 2, -2 and 'nuc' are functions of the singular values (``svd(x, compute_uv=False)``):
+    differentiable at first order for any matrix (conventions at ties and zeros in
+    :class:`SvdValues`), at second order where the singular vectors are (see ``svd``). As NumPy, the
+    max-type norms (inf for vectors; 1, inf, 2 for matrices) of an empty vector or matrix are 0.
 
     >>> import tinymeta as tm
     >>> tm.linalg.norm([3.0, -4.0]), tm.linalg.norm([3.0, -4.0], 1)
