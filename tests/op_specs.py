@@ -245,6 +245,9 @@ def squeeze_case(draw: st.DrawFn) -> Case:
 
 @st.composite
 def concatenate_case(draw: st.DrawFn) -> Case:
+    if draw(st.booleans()):  # axis=None: any shapes, flattened (as NumPy)
+        arrays = draw(st.lists(shapes.flatmap(values), min_size=1, max_size=3))
+        return Case(arrays, lambda *ts: tm.concatenate(ts, None), lambda *a: np.concatenate(a, None), "axis=None")
     shape = draw(nonscalar_shapes)
     axis = draw(st.integers(-len(shape), len(shape) - 1))
     count = draw(st.integers(1, 3))
@@ -546,7 +549,7 @@ def running_case(draw: st.DrawFn, name: str) -> Case:
     shape = draw(shapes)
     x = draw(away_from_zero(shape, 0.1, 1.5))  # as prod's: see prod_case
     if name == "cumprod" and draw(st.booleans()):
-        x = np.where(draw(hnp.arrays(bool, shape)), 0.0, x)  # zeros: the O(n^2) path
+        x = np.where(draw(hnp.arrays(bool, shape)), 0.0, x)  # zeros: the exact path (running products, no division)
     axis = None if not shape else draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
     fn, ref = getattr(tm, name), getattr(np, name)
     return Case([x], lambda t: fn(t, axis=axis), lambda a: ref(a, axis=axis), f"axis={axis}")
@@ -674,6 +677,9 @@ def _softmax(a: np.ndarray) -> np.ndarray:
 
 
 WEIGHTS = np.array([0.5, -1.0, 2.0])  # so that the sum of softmax's outputs is not the constant 1
+_LSE_X, _LSE_B = np.array([2.0, 1.0, -1.0]), np.array([0.0, 1.0, 0.5])
+_LSE_P = np.exp(_LSE_X) / np.sum(_LSE_B * np.exp(_LSE_X))
+_LSE_F = np.sum((_LSE_B + 1) * _LSE_P)
 _P = _softmax(np.array([-INF, 0.0, 1.0]))
 LOGSUMEXP_EDGES = [
     Edge(
@@ -706,6 +712,50 @@ LOGSUMEXP_EDGES = [
         [np.zeros((2, 0))],
         np.array([-INF, -INF]),
         [np.zeros((2, 0))],
+    ),  # fmt: skip
+    # With weights b, SciPy's rule: an entry of weight 0 takes no part, however large its x (masking).
+    Edge(
+        "b = 0 on the largest entry, a huge one: the others' value (SciPy), and their weights",
+        lambda x: tm.logsumexp(x, b=[0.0, 1.0]),
+        [np.array([1000.0, 1.0])],
+        1.0,
+        [np.array([0.0, 1.0]), np.zeros(2), np.zeros(2)],
+    ),  # fmt: skip
+    Edge(
+        "b = 0 on a +inf entry: the others' value",
+        lambda x: tm.logsumexp(x, b=[0.0, 1.0]),
+        [np.array([INF, 1.0])],
+        1.0,
+        [np.array([0.0, 1.0]), np.zeros(2)],
+    ),  # fmt: skip
+    Edge(
+        "weighted, a row of -inf: -inf, every derivative 0 (as without weights)",
+        lambda x, b: tm.logsumexp(x, b=b),
+        [np.array([-INF, -INF]), np.array([1.0, 2.0])],
+        -INF,
+        [[np.zeros(2), np.zeros(2)], [np.zeros(2), np.zeros(2)]],
+    ),  # fmt: skip
+    # dy/dx_i = b_i / B, dy/db_i = 1 / B at the +inf entries (B = 4, the sum of their weights); the sum of both
+    # is 1 + 2 / B, whose b-derivative is -2 / B^2, and that sum's (-4 / B^2) 8 / B^3; in x, 0.
+    Edge(
+        "weighted, a row holding +inf: its +inf entries share the weight in proportion to b",
+        lambda x, b: tm.logsumexp(x, b=b),
+        [np.array([INF, INF, 1.0]), np.array([3.0, 1.0, 1.0])],
+        INF,
+        [
+            [np.array([0.75, 0.25, 0.0]), np.array([0.25, 0.25, 0.0])],
+            [np.zeros(3), np.array([-0.125, -0.125, 0.0])],
+            [np.zeros(3), np.array([0.125, 0.125, 0.0])],
+        ],
+    ),  # fmt: skip
+    # a weight 0 that requires grad: with p = e^x / sum(b e^x), dy/dx = b p, dy/db = p; the sum of both
+    # F = sum((b + 1) p) has dF/dx = (b + 1) p - b p F, dF/db = p (1 - F).
+    Edge(
+        "weighted, b_0 = 0 requiring grad: dy/dx_0 = 0, dy/db_0 = e^(x_0 - y)",
+        lambda x, b: tm.logsumexp(x, b=b),
+        [_LSE_X, _LSE_B],
+        np.log(np.e + 0.5 / np.e),
+        [[_LSE_B * _LSE_P, _LSE_P], [(_LSE_B + 1) * _LSE_P - _LSE_B * _LSE_P * _LSE_F, _LSE_P * (1 - _LSE_F)]],
     ),  # fmt: skip
 ]
 SOFTMAX_EDGES = [
@@ -750,11 +800,11 @@ LOGADDEXP_EDGES = [
 ]
 HYPOT_EDGES = [
     Edge(
-        "at the origin the gradient is 0 (the subgradient, as abs at 0)",
+        "at the origin every derivative is 0 (the subgradient, then 0: as abs and linalg.norm at 0)",
         tm.hypot,
         [np.array(0.0), np.array(0.0)],
         0.0,
-        [[0.0, 0.0]],
+        [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],
     ),
 ]
 PROD_EDGES = [

@@ -197,7 +197,18 @@ def diff_case(draw: st.DrawFn) -> Case:
     x = draw(nonscalar_shapes.flatmap(values))
     n = draw(st.integers(0, 3))
     axis = draw(one_axis(x.ndim))
-    return Case([x], lambda t: tm.diff(t, n, axis), lambda a: np.diff(a, n, axis), f"n={n}, axis={axis}")
+    if draw(st.booleans()):
+        return Case([x], lambda t: tm.diff(t, n, axis), lambda a: np.diff(a, n, axis), f"n={n}, axis={axis}")
+    # prepend slices (an input: its gradient is checked too), append a scalar (a constant, broadcast)
+    shape = list(x.shape)
+    shape[axis] = draw(st.integers(1, 2))
+    first, last = draw(values(tuple(shape))), draw(st.floats(-3.0, 3.0))
+    return Case(
+        [x, first],
+        lambda t, p: tm.diff(t, n, axis, prepend=p, append=last),
+        lambda a, p: np.diff(a, n, axis, prepend=p, append=last),
+        f"n={n}, axis={axis}, prepend of shape {first.shape}, append={last}",
+    )
 
 
 @st.composite

@@ -544,3 +544,90 @@ def test_tensor_transpose_takes_its_axes_as_ndarray_transpose_does() -> None:
             a.transpose(*args)
         with pytest.raises(ValueError):
             t.transpose(*args)
+
+
+# ---- NumPy interop: conversions, which functions map, graph-free questions --------------------------
+
+
+def test_a_tensor_that_requires_grad_never_becomes_an_array_implicitly() -> None:
+    # NumPy does not dispatch into lists: np.sum([p, q]) converts each tensor with __array__, which
+    # would drop the graph and return a plain float. PyTorch refuses the conversion too.
+    p, q = tm.tensor([1.0, 2.0], requires_grad=True), tm.tensor([3.0, 4.0], requires_grad=True)
+    for call in (
+        lambda: np.asarray(p),
+        lambda: np.array(p),
+        lambda: np.sum([p, q]),
+        lambda: np.mean([p, q]),
+        lambda: np.linalg.norm([p, q]),
+        lambda: np.exp([p, q]),
+    ):
+        with pytest.raises(
+            TypeError, match=r"cannot become a NumPy array implicitly.*tm\.stack.*t\.numpy\(\).*no_grad"
+        ):
+            call()
+    # the ways out: tinymeta's ops keep the graph; .numpy(), .detach() and no_grad give the values
+    (g,) = tm.grad(tm.sum([p, q]), p)
+    np.testing.assert_array_equal(g.numpy(), [1.0, 1.0])
+    assert np.sum([p.detach(), q.detach()]) == 10.0 and np.asarray(p.detach()).tolist() == [1.0, 2.0]
+    with tm.no_grad():
+        assert np.sum([p, q]) == 10.0 and np.asarray(p).tolist() == [1.0, 2.0]
+    assert np.asarray(tm.tensor([1.0, 2.0])).tolist() == [1.0, 2.0]  # a constant converts as before
+    assert np.asarray(p > 1.5).tolist() == [False, True]  # and so does a comparison's boolean tensor
+
+
+def test_only_numpys_own_functions_map_to_tinymetas_ops() -> None:
+    # Dispatch is by the function object, not its bare name: numpy.emath's sqrt of -4 is 2j, not NaN.
+    t = tm.tensor([-4.0], requires_grad=True)
+    for call in (
+        lambda: np.emath.sqrt(t),
+        lambda: np.emath.log(t),
+        lambda: np.emath.arcsin(t),
+        lambda: np.emath.power(t, 0.5),
+    ):
+        with pytest.raises(TypeError, match=r"numpy\.lib\.scimath\.\w+ \(not numpy\.\w+\) has no tinymeta counterpart"):
+            call()
+    with pytest.raises(TypeError, match=r"numpy\.fft\.fft has no tinymeta counterpart"):
+        np.fft.fft(t)
+    with pytest.raises(TypeError, match=r"numpy\.linalg\.outer has no tinymeta counterpart"):
+        np.linalg.outer(t, t)  # 1-D only, unlike numpy.outer (numpy.linalg's own function, not tm.outer)
+    # NumPy's own functions still map, top-level and numpy.linalg
+    assert isinstance(np.sqrt(t * t), tm.Tensor) and np.linalg.norm(t).item() == 4.0
+    assert np.outer(t, t).requires_grad
+
+
+def test_graph_free_numpy_questions_are_answered() -> None:
+    t = tm.tensor([[1.0, np.nan], [np.inf, 4.0]], requires_grad=True)
+    a = t.numpy()
+    assert np.shape(t) == (2, 2) and np.ndim(t) == 2 and np.size(t) == 4 and np.size(t, 1) == 2
+    for name in ("isnan", "isinf", "isfinite", "signbit"):  # constant boolean tensors, as the comparisons
+        out = getattr(np, name)(t)
+        assert isinstance(out, tm.Tensor) and not out.requires_grad and out.dtype == bool
+        np.testing.assert_array_equal(out.numpy(), getattr(np, name)(a))
+    u = tm.tensor([1.0, 2.0], requires_grad=True)
+    assert np.allclose(u, [1.0, 2.0 + 1e-12]) is True and np.allclose(u, u * 2) is False
+    assert np.array_equal(u, [1.0, 2.0]) is True and np.array_equiv(u, u) is True
+    close = np.isclose(u, [1.0, 2.5])
+    assert isinstance(close, tm.Tensor) and close.numpy().tolist() == [True, False]
+
+
+def test_numpys_aliases_copy_and_positive_are_tinymetas_ops() -> None:
+    x = np.array([[0.5, -1.5], [2.5, 3.25]])
+    t = tm.tensor(x, requires_grad=True)
+    for numpy_call, expected in (
+        (lambda z: np.amax(z, axis=0), np.amax(x, axis=0)),
+        (lambda z: np.amin(z), np.amin(x)),
+        (lambda z: np.around(z, 1), np.around(x, 1)),
+        (np.rint, np.rint(x)),  # rint rounds halves to even, as round: the same function for floats
+    ):
+        out = numpy_call(t)
+        assert isinstance(out, tm.Tensor) and out.requires_grad
+        np.testing.assert_array_equal(out.numpy(), expected)
+    ints = np.array([1, -2], dtype=np.int8)
+    assert np.rint(tm.tensor(ints)).dtype == np.rint(ints).dtype  # float16, as NumPy's rint of int8
+    for copy in (np.copy(t), np.positive(t), +t):
+        assert copy is not t and not shares_memory(copy.data, t.data)
+        np.testing.assert_array_equal(copy.numpy(), x)
+        (g,) = tm.grad(tm.sum(copy * 3.0), t)
+        np.testing.assert_array_equal(g.numpy(), np.full((2, 2), 3.0))
+    with pytest.raises(TypeError, match=r"numpy\.copy on a tinymeta Tensor: give the tensor alone"):
+        np.copy(t, order="F")

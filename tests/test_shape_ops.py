@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from memory import shares_memory
+from memory import shares_memory, writeable
 from op_specs import SPECS_BY_NAME  # first: op_specs imports op_specs_shape
 
 import tinymeta as tm
@@ -281,6 +281,106 @@ def test_ravel_may_share_memory_and_flatten_never_does() -> None:
     assert tm.tensor(np.ones((1, 3, 1))).squeeze(axis=-1).shape == (1, 3)
     with pytest.raises(ValueError):
         tm.tensor(np.ones((1, 3, 1))).squeeze(axis=1)
+
+
+# ---- degenerate calls: a new tensor, and a copy wherever NumPy's is one ---------------------------------
+
+S = np.array(2.5)
+# (label, the input, tinymeta's call, NumPy's): each call changes nothing, or next to nothing
+_DEGENERATE = [
+    ("roll by the axis length", X, lambda m, a: m.roll(a, 3, axis=1)),
+    ("roll by 0", X, lambda m, a: m.roll(a, 0)),
+    ("roll by whole turns on two axes", X, lambda m, a: m.roll(a, (2, -3), axis=(0, 1))),
+    ("roll flattened by the size", X, lambda m, a: m.roll(a, 6)),
+    ("pad by 0", X, lambda m, a: m.pad(a, 0)),
+    ("pad by 0 with a fill", X, lambda m, a: m.pad(a, ((0, 0), (0, 0)), constant_values=5.0)),
+    ("pad by 0, edge", X, lambda m, a: m.pad(a, 0, mode="edge")),
+    ("pad by 0, reflect", V, lambda m, a: m.pad(a, 0, mode="reflect")),
+    ("pad a 0-d array", S, lambda m, a: m.pad(a, 1)),
+    ("tile by 1", X, lambda m, a: m.tile(a, 1)),
+    ("tile by (1, 1, 1)", X, lambda m, a: m.tile(a, (1, 1, 1))),
+    ("tile a 0-d array", S, lambda m, a: m.tile(a, 3)),
+    ("tile along a length-1 axis", V[:1], lambda m, a: m.tile(a, 4)),
+    ("repeat once", X, lambda m, a: m.repeat(a, 1, axis=0)),
+    ("concatenate one", X, lambda m, a: m.concatenate([a])),
+    ("stack one", X, lambda m, a: m.stack([a])),
+    ("hstack one", X, lambda m, a: m.hstack([a])),
+    ("vstack one", X, lambda m, a: m.vstack([a])),
+    ("clip without bounds", X, lambda m, a: m.clip(a, None, None)),
+    ("copy", X, lambda m, a: m.copy(a) if m is np else np.copy(a)),
+    ("reshape to its own shape", X, lambda m, a: m.reshape(a, (2, 3))),
+    ("squeeze nothing", X, lambda m, a: m.squeeze(a)),
+    ("ravel a 1-D array", V, lambda m, a: m.ravel(a)),
+    ("moveaxis nowhere", X, lambda m, a: m.moveaxis(a, 0, 0)),
+    ("transpose by the identity", X, lambda m, a: m.transpose(a, (0, 1))),
+    ("swapaxes of one axis", X, lambda m, a: m.swapaxes(a, 1, 1)),
+    ("broadcast_to its own shape", X, lambda m, a: m.broadcast_to(a, (2, 3))),
+    ("flip no axis", X, lambda m, a: m.flip(a, ())),
+    ("atleast_1d of 1-D", V, lambda m, a: m.atleast_1d(a)),
+    ("atleast_2d of 2-D", X, lambda m, a: m.atleast_2d(a)),
+    ("atleast_3d of 3-D", X[..., None], lambda m, a: m.atleast_3d(a)),
+    ("diff of order 0", X, lambda m, a: m.diff(a, 0)),
+    ("split into one", X, lambda m, a: m.split(a, 1)[0]),
+    ("array_split into one", X, lambda m, a: m.array_split(a, 1, axis=1)[0]),
+    ("astype, copy=False, same dtype", X, lambda m, a: m.astype(a, np.float64, copy=False)),
+]
+
+
+@pytest.mark.parametrize("label, a, call", _DEGENERATE, ids=[case[0] for case in _DEGENERATE])
+def test_a_degenerate_call_gives_a_new_tensor_and_copies_where_numpy_copies(label, a, call) -> None:
+    # An op never returns its input; where NumPy's result is an array of its own (roll, pad, tile, ...),
+    # tinymeta's is too (a writable copy); where NumPy's is a view (reshape, slices, atleast_*), it may be.
+    x = tm.tensor(a, requires_grad=True)
+    y = call(tm, x)
+    expected = call(np, a)
+    assert y is not x and isinstance(y, tm.Tensor) and y.requires_grad
+    np.testing.assert_array_equal(y.numpy(), expected)
+    assert y.dtype == expected.dtype
+    if not np.shares_memory(expected, a):
+        assert not shares_memory(y.data, x.data) and writeable(y.data), "NumPy copies, tinymeta shares memory"
+    (g,) = tm.grad(tm.sum(y * 2.0), x)  # and it still differentiates
+    assert g.shape == x.shape and (g.numpy() > 0).all()
+
+
+def test_tensor_methods_and_unary_plus_give_new_tensors() -> None:
+    t = tm.tensor(X, requires_grad=True)
+    for y in (t.reshape(2, 3), t.reshape((2, 3)), t.squeeze(), t.astype(np.float64), t.flatten(), +t):
+        assert y is not t
+    for y in (t.astype(np.float64), t.flatten(), +t):  # NumPy's are copies (np.positive for +)
+        assert not shares_memory(y.data, t.data)
+    v = tm.tensor(V)
+    assert v.ravel() is not v and tm.ravel(v) is not v
+
+
+def test_concatenate_with_axis_none_flattens_as_numpy() -> None:
+    a, b = np.arange(4.0).reshape(2, 2), np.array([7.0, 8.0, 9.0])
+    ta, tb = tm.tensor(a, requires_grad=True), tm.tensor(b, requires_grad=True)
+    out = tm.concatenate([ta, tb, 5.0], axis=None)
+    np.testing.assert_array_equal(out.numpy(), np.concatenate([a, b, 5.0], axis=None))
+    ga, gb = tm.grad(tm.sum(out * np.arange(8.0)), [ta, tb])
+    np.testing.assert_array_equal(ga.numpy(), [[0.0, 1.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(gb.numpy(), [4.0, 5.0, 6.0])
+    assert isinstance(np.concatenate([ta, tb], axis=None), tm.Tensor)  # NumPy's own call reaches it
+
+
+def test_diff_prepends_and_appends_as_numpy_and_differentiates_them() -> None:
+    a = np.array([[1.0, 4.0, 9.0], [2.0, 3.0, 7.0]])
+    x = tm.tensor(a, requires_grad=True)
+    for kwargs in [
+        dict(prepend=0.0),
+        dict(append=[[1.0], [2.0]]),
+        dict(prepend=5, append=-1.0, n=2),
+        dict(axis=0, prepend=a[:1]),
+    ]:
+        np.testing.assert_array_equal(tm.diff(x, **kwargs).numpy(), np.diff(a, **kwargs))
+    np.testing.assert_array_equal(tm.diff(tm.tensor([1, 5, 2]), prepend=3).numpy(), np.diff([1, 5, 2], prepend=3))
+    first = tm.tensor([[0.5], [1.5]], requires_grad=True)  # a tensor prepended receives its gradient
+    y = tm.diff(x, prepend=first)  # columns: x0 - first, x1 - x0, x2 - x1
+    gx, gf = tm.grad(tm.sum(y * np.array([1.0, 2.0, 3.0])), [x, first])
+    np.testing.assert_array_equal(gx.numpy(), [[-1.0, -1.0, 3.0]] * 2)
+    np.testing.assert_array_equal(gf.numpy(), [[-1.0], [-1.0]])
+    assert isinstance(np.diff(x, append=0.0), tm.Tensor)
+    np.testing.assert_array_equal(tm.diff(tm.tensor(S), 0).numpy(), np.diff(S, 0))  # n=0: a itself, even 0-d
 
 
 def test_gradients_add_up_over_every_copy_of_an_element() -> None:

@@ -91,7 +91,8 @@ class Tensor:
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         """NumPy's functions on tensors are tinymeta's of the same name (``np.sum(t, axis=0)`` is
-        ``tm.sum(t, axis=0)``, ``np.linalg.solve(a, t)`` is ``tm.linalg.solve``); see ``numpy_counterpart``."""
+        ``tm.sum(t, axis=0)``, ``np.linalg.solve(a, t)`` is ``tm.linalg.solve``); questions that carry no
+        graph are answered (``np.shape(t)``, ``np.allclose(t, u)``); see ``numpy_counterpart``."""
         return numpy_counterpart(func, args, kwargs)
 
     def __init__(
@@ -200,6 +201,17 @@ class Tensor:
         return f"tensor({body}, dtype={self.dtype}{flag})"
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> numpy.ndarray:
+        """The values, for NumPy's implicit conversions (``np.asarray(t)``, a list of tensors given to a
+        NumPy function), refused (TypeError) for a tensor that requires grad while recording: the
+        conversion would drop its graph silently (PyTorch refuses too). ``t.numpy()`` is the explicit way."""
+        if self.requires_grad and _recording.get():
+            raise TypeError(
+                f"a tensor that requires grad (shape {self.shape}) cannot become a NumPy array implicitly: "
+                "np.asarray(t), np.array(t), or a NumPy function given tensors inside a list (np.sum([p, q]), "
+                "np.exp([p, q]), which NumPy converts element by element) would drop its graph. Keep the graph "
+                "with tinymeta's ops (tm.stack([p, q]), tm.sum([p, q]), tm.exp, ...); take the values explicitly "
+                "with t.numpy() (or t.detach()); or convert inside `with tm.no_grad():`"
+            )
         out = self.numpy()
         return out if dtype is None else out.astype(dtype)
 
@@ -276,8 +288,8 @@ class Tensor:
     def __neg__(self) -> Tensor:
         return ops.neg(self)
 
-    def __pos__(self) -> Tensor:
-        return self
+    def __pos__(self) -> Tensor:  # a copy, as numpy.positive: never the tensor itself
+        return ops.shape.Copy()(self)
 
     def __abs__(self) -> Tensor:
         return ops.abs(self)
@@ -428,47 +440,112 @@ def _holds_a_graph(data: Any) -> bool:
     )
 
 
-# NumPy's ufuncs whose tinymeta op has another name; the comparisons give constant boolean tensors.
+# NumPy's ufuncs whose tinymeta op has another name; the comparisons and the predicates (isnan, ...)
+# give constant boolean tensors; rint is round (both round halves to even).
 _UFUNC_NAMES = {
     "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div", "negative": "neg",
-    "absolute": "abs", "remainder": "mod", "power": "power", "matmul": "matmul",
+    "absolute": "abs", "remainder": "mod", "power": "power", "matmul": "matmul", "rint": "round",
 }  # fmt: skip
 _COMPARISONS = ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal")
+_PREDICATES = ("isnan", "isinf", "isfinite", "signbit")
+# NumPy's functions whose tinymeta op has another name (NumPy's aliases of the same function)
+_FUNCTION_NAMES = {"amax": "max", "amin": "min", "around": "round"}
+# Questions about a tensor that carry no graph: answered by NumPy itself, on the tensors' arrays (shape,
+# ndim, size read no values; the others give booleans: a bool, or isclose's constant boolean tensor).
+_GRAPH_FREE = ("shape", "ndim", "size", "allclose", "array_equal", "array_equiv", "isclose")
+
+
+def _numpy_namespace(func: Any) -> str | None:
+    """``"numpy"`` or ``"numpy.linalg"`` where ``func`` is that namespace's own function of its name (the
+    same object), else None: ``numpy.emath.sqrt`` is not ``numpy.sqrt``, nor ``numpy.linalg.outer`` ``numpy.outer``."""
+    name = getattr(func, "__name__", None)
+    if name is None:
+        return None
+    if getattr(numpy, name, None) is func:
+        return "numpy"
+    if getattr(numpy.linalg, name, None) is func:
+        return "numpy.linalg"
+    return None
+
+
+def _arrays_of(value: Any) -> Any:
+    """``value`` with each Tensor (also inside a list or tuple) replaced by its array."""
+    if isinstance(value, Tensor):
+        return value.data
+    if type(value) in (list, tuple):
+        return type(value)(_arrays_of(v) for v in value)
+    return value
 
 
 def numpy_counterpart(func: Any, args: Any, kwargs: dict[str, Any], method: str = "__call__") -> Any:
     """A NumPy function or ufunc called on a Tensor, as tinymeta's op of the same name (NumPy's
-    ``__array_function__`` and ``__array_ufunc__`` protocols), so the graph is kept. What tinymeta has
-    no op for (or an argument its op does not take: ``out=``, ``dtype=``, a ufunc's ``.reduce``) is a
-    TypeError that names what to use instead, never a silent copy of the values.
+    ``__array_function__`` and ``__array_ufunc__`` protocols), so the graph is kept.
+
+    Only NumPy's own top-level and ``numpy.linalg`` functions map, by identity (``numpy.emath.sqrt``,
+    ``numpy.fft``'s, SciPy's ufuncs compute something else than the tinymeta op of their name); NumPy's
+    aliases map to the op they alias (``amax`` is ``max``, ``around`` and ``rint`` are ``round``);
+    ``np.copy`` and ``np.positive`` are a differentiable copy. Questions that carry no graph are
+    answered: ``np.shape``, ``np.ndim``, ``np.size``, ``np.allclose``, ``np.array_equal`` as NumPy
+    answers them, and the comparisons, ``isnan``, ``isinf``, ``isfinite`` and ``isclose`` as constant
+    boolean tensors. What tinymeta has no op for (or an argument its op does not take: ``out=``,
+    ``dtype=``, a ufunc's ``.reduce``) is a TypeError that names what to use instead, never a silent
+    copy of the values.
     """
     import inspect
 
     import tinymeta
 
     name = getattr(func, "__name__", str(func))
-    in_linalg = (getattr(func, "__module__", None) or "").endswith("linalg")
-    call = f"numpy.{'linalg.' if in_linalg else ''}{name}" + ("" if method == "__call__" else f".{method}")
+    space = _numpy_namespace(func)
+    module = getattr(func, "__module__", None) or "numpy"
+    call = f"{space or module}.{name}" + ("" if method == "__call__" else f".{method}")
+    values = "or t.numpy() for the values (without the graph)"
+    if space is None:
+        other = f" (not numpy.{name})" if callable(getattr(numpy, name, None)) else ""
+        raise TypeError(
+            f"{call}{other} has no tinymeta counterpart: tinymeta maps only NumPy's own top-level and "
+            "numpy.linalg functions, as a function of another module may compute something else than "
+            "tinymeta's op of its name (numpy.emath.sqrt(-4) is 2j), and on a Tensor it would drop the graph: "
+            f"compute it with tinymeta's ops (tinymeta.ops.REGISTRY lists them), {values}"
+        )
+    in_linalg = space == "numpy.linalg"
+    op = None
     if isinstance(func, numpy.ufunc):
-        if method == "__call__" and not kwargs and name in _COMPARISONS:
-            return _compare(name, *args)
+        if method == "__call__" and not kwargs:
+            if name in _COMPARISONS:
+                return _compare(name, *args)
+            if name in _PREDICATES and len(args) == 1:
+                x = as_tensor(args[0])
+                return wrap_array(getattr(backend.array_module(x.data), name)(x.data))
+            if name == "positive" and len(args) == 1:
+                return ops.shape.Copy()(as_tensor(args[0]))  # +t
+            if name == "rint" and len(args) == 1 and as_tensor(args[0]).dtype.kind != "f":
+                x = as_tensor(args[0])  # NumPy's rint of integers is floating
+                return ops.round(ops.astype(x, numpy.rint(numpy.zeros(0, x.dtype)).dtype))
         target = _UFUNC_NAMES.get(name, name)
         op = getattr(ops, target) if target in ops.__all__ else None
         if op is not None and method == "__call__" and not kwargs:
             return op(*args)
         unsupported = f"keywords {sorted(kwargs)}" if method == "__call__" else f"the ufunc method .{method}"
     else:
+        if not in_linalg and name in _GRAPH_FREE:
+            answer = func(*_arrays_of(args), **{k: _arrays_of(v) for k, v in kwargs.items()})
+            return wrap_array(answer) if name == "isclose" else answer
+        if not in_linalg and name == "copy":
+            if len(args) != 1 or kwargs:
+                raise TypeError(f"{call} on a tinymeta Tensor: give the tensor alone (np.copy(t)), {values}")
+            return ops.shape.Copy()(as_tensor(args[0]))
         namespace = tinymeta.linalg if in_linalg else tinymeta
-        target = f"{'linalg.' if in_linalg else ''}{name}"
-        op = getattr(namespace, name) if name in namespace.__all__ else None
+        target = f"{'linalg.' if in_linalg else ''}{_FUNCTION_NAMES.get(name, name)}"
+        op_name = target.rpartition(".")[2]
+        op = getattr(namespace, op_name) if op_name in namespace.__all__ else None
         if op is not None:
             try:
                 inspect.signature(op).bind(*args, **kwargs)
             except TypeError as error:
-                unsupported = f"these arguments ({error}; its signature is {name}{inspect.signature(op)})"
+                unsupported = f"these arguments ({error}; its signature is {op_name}{inspect.signature(op)})"
             else:
                 return op(*args, **kwargs)
-    values = "or numpy.asarray(t) / t.numpy() for the values (without the graph)"
     if op is None:
         raise TypeError(
             f"{call} has no tinymeta counterpart, and on a Tensor it would drop the graph: compute it with "

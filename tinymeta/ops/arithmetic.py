@@ -13,7 +13,7 @@ from typing import Any
 from ..backend import array_module
 from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands
 from .elementwise import log, where
-from .shape import broadcast_to, sum_to
+from .shape import _broadcast_to, sum_to
 
 # this family's differentiable ops (their union is the registry: ops/__init__.py)
 __all__ = ["add", "sub", "mul", "div", "power", "neg"]
@@ -137,7 +137,7 @@ class NoDerivative(Function):
 def _no_derivative(value: Tensor, xs: tuple[Tensor, ...], mask: Any) -> Tensor:
     """``value``, with no derivative in any of ``xs`` where ``mask`` holds (see NoDerivative)."""
     for x in xs if mask.any() else ():
-        value = value + NoDerivative(mask)(broadcast_to(x, mask.shape))
+        value = value + NoDerivative(mask)(_broadcast_to(x, mask.shape))
     return value
 
 

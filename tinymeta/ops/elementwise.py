@@ -5,7 +5,8 @@ maximum, minimum, clip, arctan2, logaddexp, hypot, mod).
 Where the derivative is a function of the output (exp, sqrt, tanh, sigmoid, tan, ...), backward
 reuses the output instead of recomputing it. Kinks (abs and relu at 0) use the derivative of the
 side taken by ``x > 0`` / ``sign(x)``, a constant mask, so their second derivative is 0 away from
-the kink; piecewise-constant functions (sign, floor, ceil, round) have derivative 0.
+the kink; piecewise-constant functions (sign, floor, ceil, round) have derivative 0, an exact zero
+whatever the upstream gradient (an infinite one included: 0, never inf * 0 = NaN), as relu's flat side.
 
 ``abs`` and ``round`` shadow Python's builtins in this module; nothing here calls them by name.
 """
@@ -19,8 +20,8 @@ import numpy
 
 from .._checks import integer
 from ..backend import array_module
-from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands
-from .shape import sum_to
+from ..engine import Function, Tensor, TensorLike, as_tensor, binary_operands, wrap_array
+from .shape import Copy, Reshape, _sum_to
 
 # this family's differentiable ops (their union is the registry: ops/__init__.py)
 __all__ = [
@@ -146,7 +147,8 @@ def sigmoid(x: TensorLike) -> Tensor:
 
 
 class Relu(Function):
-    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0."""
+    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0 (an exact 0: gy is not multiplied there, so an
+    infinite gy gives 0, not NaN, as PyTorch's)."""
 
     __slots__ = ()
 
@@ -154,7 +156,7 @@ class Relu(Function):
         return array_module(x).maximum(x, 0)
 
     def backward(self, gy: Tensor) -> Tensor:
-        return gy * _constant(self.inputs[0].data > 0, gy)
+        return where(self.inputs[0].data > 0, gy, as_tensor(0, gy))
 
 
 def relu(x: TensorLike) -> Tensor:
@@ -269,7 +271,11 @@ def reciprocal(x: TensorLike) -> Tensor:
 
 class Piecewise(Function):
     """y = sign(x), floor(x), ceil(x) or round(x, decimals): piecewise constant;  dy/dx = 0 wherever it
-    exists (at a jump it does not; the gradient there is taken as 0 too, the derivative of either side)."""
+    exists (at a jump it does not; the gradient there is taken as 0 too, the derivative of either side).
+
+    The gradient is a constant array of zeros, not gy * 0: an infinite gy (sqrt's at 0, in
+    sqrt(floor(x))) gives 0, not NaN, as PyTorch's. Its own derivatives are then 0 too (nothing flows
+    back through a constant), to every order."""
 
     __slots__ = ("name", "decimals")
 
@@ -282,7 +288,8 @@ class Piecewise(Function):
         return xp.round(x, self.decimals) if self.name == "round" else getattr(xp, self.name)(x)
 
     def backward(self, gy: Tensor) -> Tensor:
-        return gy * 0
+        x = self.inputs[0].data
+        return wrap_array(array_module(x).zeros_like(x))
 
 
 def sign(x: TensorLike) -> Tensor:
@@ -554,18 +561,20 @@ class AsType(Function):
         return x.astype(self.dtype, copy=True)
 
     def backward(self, gy: Tensor) -> Tensor:
-        return astype(gy, self.inputs[0].dtype, copy=False)
+        dtype = self.inputs[0].dtype
+        return gy if gy.dtype == dtype else AsType(dtype)(gy)
 
 
 def astype(x: TensorLike, dtype: Any, copy: bool = True) -> Tensor:
     """x converted to ``dtype``, as ``numpy.astype``: a new array unless ``copy=False`` and the dtype
-    already matches. Differentiable between floating dtypes (the gradient comes back in x's dtype);
-    an integer or boolean result is a constant; a complex result of a tensor that requires grad is an
-    error (tinymeta differentiates real functions only)."""
+    already matches (then a new tensor viewing x's data; NumPy returns the array itself). Differentiable
+    between floating dtypes (the gradient comes back in x's dtype); an integer or boolean result is a
+    constant; a complex result of a tensor that requires grad is an error (tinymeta differentiates real
+    functions only)."""
     x = as_tensor(x)
     dtype = numpy.dtype(dtype)
     if not copy and x.dtype == dtype:
-        return x
+        return Reshape(x.shape)(x)
     return AsType(dtype)(x)
 
 
@@ -583,8 +592,8 @@ class Where(Function):
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs
         zero = as_tensor(0, gy)
-        ga = sum_to(where(self.condition, gy, zero), a.shape) if a.requires_grad else None
-        gb = sum_to(where(self.condition, zero, gy), b.shape) if b.requires_grad else None
+        ga = _sum_to(where(self.condition, gy, zero), a.shape) if a.requires_grad else None
+        gb = _sum_to(where(self.condition, zero, gy), b.shape) if b.requires_grad else None
         return ga, gb
 
 
@@ -601,7 +610,7 @@ def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def _to_operand(x: Tensor, g: Tensor) -> Tensor | None:
-    return sum_to(g, x.shape) if x.requires_grad else None
+    return _sum_to(g, x.shape) if x.requires_grad else None
 
 
 class MaximumMinimum(Function):
@@ -643,19 +652,24 @@ def minimum(a: TensorLike, b: TensorLike) -> Tensor:
 
 def clip(a: TensorLike, a_min: TensorLike | None = None, a_max: TensorLike | None = None) -> Tensor:
     """a limited to [a_min, a_max], elementwise: ``minimum(maximum(a, a_min), a_max)`` as NumPy defines it
-    (a_max wins where a_min > a_max). A bound may be None (no limit on that side) or a tensor, which
-    then receives the gradient where it is the value taken. At a bound the gradient goes to ``a``
-    (PyTorch's clamp: the interval is closed)."""
-    if a_min is None and a_max is None:
-        raise ValueError("clip: give a_min, a_max or both (both None would clip nothing)")
+    (a_max wins where a_min > a_max; a NaN in a or in a bound gives NaN). A bound may be None (no limit on
+    that side) or a tensor, which then receives the gradient where it is the value taken (a NaN bound
+    included). At a bound the gradient goes to ``a`` (PyTorch's clamp: the interval is closed). With
+    both bounds None, a copy of a (NumPy 2's clip)."""
     y = as_tensor(a)
+    if a_min is None and a_max is None:
+        return Copy()(y)
     if a_min is not None:
         y, low = binary_operands(y, a_min)
-        y = where(y.data < low.data, low, y)
+        y = where((y.data < low.data) | _isnan(low.data), low, y)
     if a_max is not None:
         y, high = binary_operands(y, a_max)
-        y = where(y.data > high.data, high, y)
+        y = where((y.data > high.data) | _isnan(high.data), high, y)
     return y
+
+
+def _isnan(x: Any) -> Any:
+    return array_module(x).isnan(x) if x.dtype.kind in "fc" else False
 
 
 class Arctan2(Function):
@@ -704,8 +718,11 @@ def logaddexp(x1: TensorLike, x2: TensorLike) -> Tensor:
 
 
 class Hypot(Function):
-    """y = sqrt(a^2 + b^2), without overflow;  dy/da = a / y, dy/db = b / y; at the origin, where y has
-    no derivative, the gradient is taken as 0 (the subgradient of the 2-norm, as abs at 0)."""
+    """y = sqrt(a^2 + b^2), without overflow;  dy/da = a / y, dy/db = b / y.
+
+    At the origin y has no derivative: there the gradient is taken as 0 (the subgradient of the 2-norm,
+    as abs at 0), and so is every derivative after it (the gradient is 0 * (a, b) with a constant 0),
+    as ``linalg.norm`` at 0 gives, and as ``abs`` at 0 to every order."""
 
     __slots__ = ()
 
@@ -716,7 +733,10 @@ class Hypot(Function):
         a, b = self.inputs
         y = self.output()
         origin = y.data == 0
-        scale = gy / (where(origin, 1, y) if origin.any() else y)  # a = b = 0 there: the gradient is 0
+        if origin.any():  # 0 there, a constant: its derivatives are 0 too (gy / 1 is never used)
+            scale = where(origin, as_tensor(0, gy), gy / where(origin, 1, y))
+        else:
+            scale = gy / y
         return _to_operand(a, scale * a), _to_operand(b, scale * b)
 
 

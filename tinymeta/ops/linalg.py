@@ -333,27 +333,6 @@ def _faddeev_leverrier(t: Tensor) -> tuple[Tensor, Tensor]:
     return sign * coefficient, -sign * _t(mk)
 
 
-def _products_of_the_others(s: Tensor) -> Tensor:
-    """(..., k) -> (..., k): entry i is the product of the s_j with j != i, as prefix times suffix
-    products: no division, so exact (to every order) where some s_j is zero or tiny, where
-    prod(s) / s_i, and its derivatives, would lose everything to rounding. (The cofactor matrix of
-    diag(s); ``Det`` now goes through ``_cofactor_through_svd``, which also differentiates exactly
-    where several s_j are zero.)"""
-    k = s.shape[-1]
-    parts = [getitem(s, (Ellipsis, i)) for i in range(k)]
-    prefix: list[Tensor | None] = [None]
-    suffix: list[Tensor | None] = [None]
-    for i in range(1, k):
-        prefix.append(parts[i - 1] if prefix[-1] is None else prefix[-1] * parts[i - 1])
-        suffix.append(parts[k - i] if suffix[-1] is None else suffix[-1] * parts[k - i])
-    ones = wrap_array(array_module(s.data).ones(s.shape[:-1], dtype=s.dtype))
-    products = []
-    for before, after in zip(prefix, reversed(suffix)):
-        product = before if after is None else after if before is None else before * after
-        products.append(ones if product is None else product)
-    return stack(products, axis=-1)
-
-
 def det(a: TensorLike) -> Tensor:
     """The determinant of each matrix of a (..., n, n), as ``numpy.linalg.det``. Differentiable to
     every order everywhere, singular matrices of any rank included (see :class:`Det`).

@@ -9,7 +9,12 @@ Most of NumPy's shape functions are compositions of these few Functions, so they
 derivative of their own: ``flip`` is a reversed slice, ``repeat``, ``pad``'s edge and reflect
 modes and ``diagonal`` are gathers with an index array (their gradients scatter-add), ``tile`` is
 ``broadcast_to`` then ``reshape``, constant ``pad`` and ``diag`` of a vector are scatters into
-zeros. Only ``tril``/``triu`` (a mask) is a Function of its own.
+zeros. Only ``tril``/``triu`` (a mask) and ``Copy`` are Functions of their own.
+
+Every op returns a new Tensor, never one of its inputs. Where NumPy's function returns a view
+(reshape, ravel, squeeze, transpose, moveaxis, basic slicing, split, atleast_*), so may tinymeta's;
+where NumPy's returns an array of its own (roll, pad, tile, repeat, concatenate, ...), so does
+tinymeta's, in the degenerate cases too (a roll by the axis length, a pad of width 0, a tile by 1).
 """
 
 from __future__ import annotations
@@ -37,6 +42,18 @@ def _as_shape(shape: int | Sequence[int]) -> Shape:
     return (shape,) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
 
 
+class Copy(Function):
+    """y = a copy of x (an array of its own);  dy/dx = 1, so the gradient is gy itself."""
+
+    __slots__ = ()
+
+    def forward(self, x: Any) -> Any:
+        return x.copy()
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy
+
+
 class Reshape(Function):
     """y = x.reshape(shape); the gradient is reshaped back."""
 
@@ -49,16 +66,30 @@ class Reshape(Function):
         return x.reshape(self.shape)
 
     def backward(self, gy: Tensor) -> Tensor:
-        return reshape(gy, self.inputs[0].shape)
+        return _reshape(gy, self.inputs[0].shape)
 
 
 def reshape(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
-    """x with a new shape holding the same elements (one entry may be -1)."""
-    x = as_tensor(x)
-    shape = _as_shape(shape)
-    if x.shape == shape:
-        return x
-    return Reshape(shape)(x)
+    """x with a new shape holding the same elements (one entry may be -1); a new tensor (a view of x's
+    data where NumPy's reshape gives one), even when the shape is x's own."""
+    return Reshape(_as_shape(shape))(as_tensor(x))
+
+
+# tinymeta's own code reshapes, broadcasts and sums gradients and intermediate results to shapes
+# they often have already: these three return such a tensor itself instead of recording an
+# identity op. Never used on an op's input to make its result (the public functions are for that).
+
+
+def _reshape(x: Tensor, shape: Shape) -> Tensor:
+    return x if x.shape == shape else Reshape(shape)(x)
+
+
+def _broadcast_to(x: Tensor, shape: Shape) -> Tensor:
+    return x if x.shape == shape else broadcast_to(x, shape)
+
+
+def _sum_to(x: Tensor, shape: Shape) -> Tensor:
+    return x if x.shape == shape else sum_to(x, shape)
 
 
 def _axis(axis: Any, ndim: int, op: str | None = None) -> int:
@@ -131,15 +162,13 @@ class BroadcastTo(Function):
         return array_module(x).broadcast_to(x, self.shape)
 
     def backward(self, gy: Tensor) -> Tensor:
-        return sum_to(gy, self.inputs[0].shape)
+        return _sum_to(gy, self.inputs[0].shape)
 
 
 def broadcast_to(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
-    """x broadcast to ``shape`` (NumPy rules)."""
+    """x broadcast to ``shape`` (NumPy rules): a new tensor, a read-only view of x's data (as NumPy's)."""
     x = as_tensor(x)
     shape = _as_shape(shape)
-    if x.shape == shape:
-        return x
     if numpy.broadcast_shapes(x.shape, shape) != shape:
         raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to shape {shape}")
     return BroadcastTo(shape)(x)
@@ -165,15 +194,14 @@ class SumTo(Function):
         return y.reshape(self.shape) if lead else y
 
     def backward(self, gy: Tensor) -> Tensor:
-        return broadcast_to(gy, self.inputs[0].shape)
+        return _broadcast_to(gy, self.inputs[0].shape)
 
 
 def sum_to(x: TensorLike, shape: int | Sequence[int]) -> Tensor:
-    """x summed down to ``shape``, the shape it was broadcast from (the adjoint of broadcast_to)."""
+    """x summed down to ``shape``, the shape it was broadcast from (the adjoint of broadcast_to); a new
+    array (x's values copied when there is nothing to sum, as ``numpy.sum`` over no axes)."""
     x = as_tensor(x)
     shape = _as_shape(shape)
-    if x.shape == shape:
-        return x
     if len(shape) > x.ndim or numpy.broadcast_shapes(x.shape, shape) != x.shape:
         raise ValueError(f"cannot sum a tensor of shape {x.shape} to shape {shape}")
     return SumTo(shape)(x)
@@ -218,11 +246,13 @@ class Concatenate(Function):
         return tuple(grads)
 
 
-def concatenate(xs: Sequence[TensorLike], axis: int = 0) -> Tensor:
-    """The tensors joined along an existing axis."""
+def concatenate(xs: Sequence[TensorLike], axis: int | None = 0) -> Tensor:
+    """The tensors joined along an existing axis; with ``axis=None``, flattened first (as NumPy)."""
     tensors = [as_tensor(x) for x in xs]
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
+    if axis is None:
+        tensors, axis = [reshape(t, (t.size,)) for t in tensors], 0
     ndim = tensors[0].ndim
     if ndim == 0:
         raise ValueError("concatenate needs tensors with at least one axis, got 0-d tensors")
@@ -369,13 +399,16 @@ def roll(a: TensorLike, shift: int | Sequence[int], axis: int | Sequence[int] | 
             raise TypeError(f"roll: a shift must be an integer, got {s!r}")
         ax = _axis(ax, a.ndim, "roll")
         total[ax] = total.get(ax, 0) + int(s)
+    rolled = a
     for ax, s in total.items():
         n = a.shape[ax]
         if n and s % n:
             lead = (slice(None),) * ax
             cut = n - s % n
-            a = concatenate([getitem(a, lead + (slice(cut, None),)), getitem(a, lead + (slice(None, cut),))], ax)
-    return a
+            rolled = concatenate(
+                [getitem(rolled, lead + (slice(cut, None),)), getitem(rolled, lead + (slice(None, cut),))], ax
+            )
+    return Copy()(a) if rolled is a else rolled  # a roll by whole turns: still a copy, as NumPy's
 
 
 def moveaxis(a: TensorLike, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
@@ -388,7 +421,7 @@ def moveaxis(a: TensorLike, source: int | Sequence[int], destination: int | Sequ
     order = [i for i in range(a.ndim) if i not in source]
     for dest, src in sorted(zip(destination, source)):
         order.insert(dest, src)
-    return a if order == list(range(a.ndim)) else Transpose(tuple(order))(a)
+    return Transpose(tuple(order))(a)
 
 
 def repeat(a: TensorLike, repeats: int | Sequence[int], axis: int | None = None) -> Tensor:
@@ -425,8 +458,11 @@ def tile(A: TensorLike, reps: int | Sequence[int]) -> Tensor:
     shape = (1,) * (d - A.ndim) + A.shape
     reps = (1,) * (d - len(reps)) + reps
     pairs = reshape(A, tuple(m for n in shape for m in (1, n)))
-    wide = broadcast_to(pairs, tuple(m for r, n in zip(reps, shape) for m in (r, n)))
-    return reshape(wide, tuple(r * n for r, n in zip(reps, shape)))
+    wide = _broadcast_to(pairs, tuple(m for r, n in zip(reps, shape) for m in (r, n)))
+    tiled = reshape(wide, tuple(r * n for r, n in zip(reps, shape)))
+    # a copy, as NumPy's: the reshape is still a view of A where no axis is repeated (reps of 1) or where
+    # the repeated ones meet axes of length 1 (a stride-0, read-only view)
+    return Copy()(tiled) if array_module(A.data).may_share_memory(tiled.data, A.data) else tiled
 
 
 _PAD_MODES = ("constant", "edge", "reflect")
@@ -475,7 +511,7 @@ def pad(array: TensorLike, pad_width: Any, mode: str = "constant", constant_valu
         if nonzero_fill:
             raise ValueError(f"pad: constant_values is used by mode='constant' only, not mode={mode!r}")
         if not any(b or e for b, e in widths):
-            return x
+            return Copy()(x)  # nothing to pad: a copy, as NumPy's
         try:
             axes = [numpy.pad(numpy.arange(n), w, mode=mode) for n, w in zip(x.shape, widths)]
         except ValueError as exc:
@@ -483,7 +519,7 @@ def pad(array: TensorLike, pad_width: Any, mode: str = "constant", constant_valu
         return getitem(x, numpy.ix_(*axes))
     shape = tuple(b + n + e for (b, e), n in zip(widths, x.shape))
     if shape == x.shape:
-        return x
+        return Copy()(x)
     y = ScatterAdd(tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape)), shape)(x)
     if nonzero_fill:
         fill = numpy.pad(numpy.zeros(x.shape, x.dtype), widths, constant_values=constant_values)
@@ -541,14 +577,15 @@ def atleast_1d(*arys: TensorLike) -> Tensor | tuple[Tensor, ...]:
 
 
 def atleast_2d(*arys: TensorLike) -> Tensor | tuple[Tensor, ...]:
-    """Each input with at least two axes: () -> (1, 1), (n,) -> (1, n)."""
-    return _one_or_tuple([reshape(x, (1,) * (2 - x.ndim) + x.shape) if x.ndim < 2 else x for x in map(as_tensor, arys)])
+    """Each input with at least two axes: () -> (1, 1), (n,) -> (1, n). Always a new tensor (viewing the
+    input's data; NumPy returns the array itself where it has enough axes already)."""
+    return _one_or_tuple([reshape(x, (1,) * (2 - x.ndim) + x.shape) for x in map(as_tensor, arys)])
 
 
 def atleast_3d(*arys: TensorLike) -> Tensor | tuple[Tensor, ...]:
     """Each input with at least three axes: () -> (1, 1, 1), (n,) -> (1, n, 1), (m, n) -> (m, n, 1)."""
     added = {0: lambda s: (1, 1, 1), 1: lambda s: (1, *s, 1), 2: lambda s: (*s, 1)}
-    return _one_or_tuple([reshape(x, added[x.ndim](x.shape)) if x.ndim < 3 else x for x in map(as_tensor, arys)])
+    return _one_or_tuple([reshape(x, added[x.ndim](x.shape) if x.ndim < 3 else x.shape) for x in map(as_tensor, arys)])
 
 
 def hstack(tup: Sequence[TensorLike]) -> Tensor:
@@ -567,19 +604,37 @@ def vstack(tup: Sequence[TensorLike]) -> Tensor:
     return concatenate(tensors, 0)
 
 
-def diff(a: TensorLike, n: int = 1, axis: int = -1) -> Tensor:
-    """The n-th forward difference along ``axis``: a[1:] - a[:-1], n times (``!=`` for booleans, as NumPy)."""
+def diff(
+    a: TensorLike, n: int = 1, axis: int = -1, prepend: TensorLike | None = None, append: TensorLike | None = None
+) -> Tensor:
+    """The n-th forward difference along ``axis``: a[1:] - a[:-1], n times (``!=`` for booleans, as NumPy).
+
+    ``prepend`` and ``append`` are joined to a along ``axis`` first (a scalar is broadcast to one slice);
+    a tensor there receives its gradient. As NumPy's, ``n=0`` gives a unchanged (a new tensor viewing it)."""
     a = as_tensor(a)
     n = operator.index(n)
+    if n == 0:
+        return reshape(a, a.shape)
     if n < 0:
         raise ValueError(f"diff: the order n must be non-negative, got {n}")
     if a.ndim == 0:
         raise ValueError("diff: needs a tensor with at least one axis, got a 0-d tensor")
-    lead = (slice(None),) * _axis(axis, a.ndim, "diff")
+    axis = _axis(axis, a.ndim, "diff")
+    if prepend is not None or append is not None:
+        # as NumPy's asanyarray (a Python float is float64), on a's backend
+        ends = [v if v is None or isinstance(v, Tensor) else as_tensor(_as_array(v), a) for v in (prepend, append)]
+        one_slice = a.shape[:axis] + (1,) + a.shape[axis + 1 :]
+        ends = [v if v is None or v.ndim else broadcast_to(v, one_slice) for v in ends]
+        a = concatenate([t for t in (ends[0], a, ends[1]) if t is not None], axis)
+    lead = (slice(None),) * axis
     for _ in range(n):
         upper, lower = getitem(a, lead + (slice(1, None),)), getitem(a, lead + (slice(None, -1),))
         a = upper != lower if a.dtype == bool else upper - lower  # Tensor operators: tinymeta's sub
     return a
+
+
+def _as_array(v: Any) -> Any:
+    return v if hasattr(v, "dtype") and not isinstance(v, numpy.generic) else numpy.asarray(v)
 
 
 def _diagonal_indices(rows: int, cols: int, offset: int) -> tuple[Any, Any]:
@@ -636,7 +691,7 @@ class Triangle(Function):
         return xp.triu(x, self.k) if self.upper else xp.tril(x, self.k)
 
     def backward(self, gy: Tensor) -> Tensor:
-        return sum_to(Triangle(self.k, self.upper)(gy), self.inputs[0].shape)
+        return _sum_to(Triangle(self.k, self.upper)(gy), self.inputs[0].shape)
 
 
 def _triangle(m: TensorLike, k: int, upper: bool) -> Tensor:
