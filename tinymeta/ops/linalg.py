@@ -214,8 +214,8 @@ class Det(Function):
 
     That formula needs A^{-1}, and its k-th derivative sums terms up to kappa(A)^k times larger than
     itself, so it loses accuracy near a singular matrix. For a matrix of the stack that is singular
-    to working precision (|y| <= n eps prod_i ||row_i||, a fraction n eps of Hadamard's bound on
-    |det|: y == 0 always is) or ill-conditioned (``_CONDITION_LIMIT``), the gradient is still the
+    (y == 0) or ill-conditioned (a 1-norm condition number above 1/sqrt(eps) for a first derivative,
+    above ``_CONDITION_LIMIT`` when the gradient is itself recorded for higher orders), the gradient is still the
     cofactor matrix cof(A) (for a 2 x 2 [[a, b], [c, d]], [[d, -c], [-b, a]]), a polynomial in A with
     derivatives of every order everywhere: ``_cofactor_through_svd`` computes it as an expression
     whose derivatives are exact to every order at A, whatever A's rank (a rank n - 2 matrix, where
@@ -235,8 +235,14 @@ class Det(Function):
         a, y = self.inputs[0], self.output()
         if self.invertible:
             return _col(gy * y) * _t(inv(a))
-        hard = _ill_conditioned(a.data, y.data)
+        # A first derivative (nothing records it) loses ~kappa eps through A^{-T}: only matrices near
+        # singular (kappa > 1/sqrt(eps)) need the cofactor. Higher orders lose ~kappa^k eps: a lower limit.
+        recording = is_grad_enabled()
+        limit = _CONDITION_LIMIT if recording else 1 / math.sqrt(numpy.finfo(a.dtype).eps)
+        hard, inverse = _ill_conditioned(a.data, y.data, limit)
         if not bool(hard.any()):
+            if not recording:  # a constant: the inverse the check computed serves
+                return wrap_array(gy.data[..., None, None] * y.data[..., None, None] * inverse.swapaxes(-1, -2))
             return _col(gy * y) * _t(inv(a))
         if a.ndim == 2:
             return gy * _cofactor_through_svd(a)
@@ -255,19 +261,19 @@ class Det(Function):
 _CONDITION_LIMIT = 1e3
 
 
-def _ill_conditioned(a: Any, y: Any) -> Any:
-    """The (...) mask of the matrices of a (..., n, n) (determinants y) for which det(A) A^{-T} is not
-    to be used: singular to working precision (|y| <= n eps times Hadamard's bound prod_i ||row_i||),
-    or with a 1-norm condition number above ``_CONDITION_LIMIT``. NaN matrices are not flagged."""
+def _ill_conditioned(a: Any, y: Any, condition_limit: float) -> tuple[Any, Any]:
+    """(mask, inverses): the (...) mask of the matrices of a (..., n, n) (determinants y) for which
+    det(A) A^{-T} is not to be used, singular (y == 0) or with a 1-norm condition number
+    ||A||_1 ||A^{-1}||_1 above ``condition_limit``, and the inverses (the identity for a singular
+    matrix). NaN matrices are not flagged."""
     xp, n = array_module(a), a.shape[-1]
     if n == 0 or a.size == 0:
-        return xp.zeros(a.shape[:-2], dtype=bool)
-    with numpy.errstate(over="ignore", invalid="ignore"):
-        hadamard = xp.prod(xp.sqrt((a * a).sum(axis=-1)), axis=-1)
-        singular = xp.abs(y) <= n * numpy.finfo(a.dtype).eps * hadamard
+        return xp.zeros(a.shape[:-2], dtype=bool), xp.zeros_like(a)
+    with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        singular = y == 0  # an exact zero pivot: LAPACK's inverse would fail
         inverse = xp.linalg.inv(xp.where(singular[..., None, None], xp.eye(n, dtype=a.dtype), a))
         condition = xp.abs(a).sum(axis=-2).max(axis=-1) * xp.abs(inverse).sum(axis=-2).max(axis=-1)
-        return singular | (condition > _CONDITION_LIMIT)
+        return singular | (condition > condition_limit), inverse
 
 
 def _cofactor_through_svd(a: Tensor) -> Tensor:
