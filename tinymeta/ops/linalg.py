@@ -48,7 +48,7 @@ from .products import matmul
 from .reduction import max as _max
 from .reduction import min as _min
 from .reduction import sum as _sum
-from .shape import _axis, concatenate, getitem, moveaxis, reshape, stack, sum_to, swapaxes, tril, triu
+from .shape import _axis, concatenate, getitem, moveaxis, reshape, sum_to, swapaxes, tril, triu
 
 # this family's differentiable ops (their union is the registry: ops/__init__.py)
 __all__ = ["solve", "inv", "det", "slogdet", "cholesky", "eigh", "svd", "norm", "pinv"]
@@ -246,13 +246,17 @@ class Det(Function):
             return _col(gy * y) * _t(inv(a))
         if a.ndim == 2:
             return gy * _cofactor_through_svd(a)
-        n = a.shape[-1]
-        flat, hard = reshape(a, (-1, n, n)), array_module(hard).reshape(hard, -1)
+        # The well-conditioned matrices of the stack together, the others one by one through the SVD
+        n, xp = a.shape[-1], array_module(hard)
+        flat, hard = reshape(a, (-1, n, n)), xp.reshape(hard, -1)
+        easy, through_svd = xp.nonzero(~hard)[0], xp.nonzero(hard)[0]
         parts = []
-        for i, through_svd in enumerate(hard.tolist()):
-            ai = getitem(flat, i)
-            parts.append(_cofactor_through_svd(ai) if through_svd else Det(invertible=True)(ai) * _t(inv(ai)))
-        return _col(gy) * reshape(stack(parts), a.shape)
+        if easy.size:
+            matrices = getitem(flat, easy)
+            parts.append(_col(Det(invertible=True)(matrices)) * _t(inv(matrices)))
+        parts += [reshape(_cofactor_through_svd(getitem(flat, int(i))), (1, n, n)) for i in through_svd.tolist()]
+        order = xp.argsort(xp.concatenate([easy, through_svd]))
+        return _col(gy) * reshape(getitem(concatenate(parts, axis=0), order), a.shape)
 
 
 # Above this 1-norm condition number, det's derivatives go through the SVD. Below it, the k-th
@@ -304,6 +308,10 @@ def _cofactor_through_svd(a: Tensor) -> Tensor:
     r = int((s > s[0] / _CONDITION_LIMIT).sum()) if n else 0
     m = matmul(matmul(wrap_array(xp.swapaxes(u, -1, -2)), a - wrap_array(a.data.copy())), wrap_array(vh.T))
     m = m + wrap_array(xp.diag(s))
+    # cof(X) = t^(n-1) cof(X / t) for any t > 0: with t = s_1, M / t is of order 1 and its determinants
+    # neither underflow nor overflow where cof(A) itself is representable (det(1e-120 I) is 0 in float64)
+    scale = float(s[0]) if n and s[0] > 0 else 1.0
+    m, c = m * (1.0 / scale), c * scale ** (n - 1)
     if r == 0:
         return c * matmul(matmul(wrap_array(u), _faddeev_leverrier(m)[1]), wrap_array(vh))
     top, bottom = slice(None, r), slice(r, None)
@@ -461,30 +469,49 @@ class _Tie(NamedTuple):
         return f"is zero to working precision ({self.first!r}, below {self.tolerance:.2g}, the rounding error)"
 
 
-def _where_tied(values: Any, size: int, zero: bool = False) -> _Tie | None:
-    """The first tie, to working precision, in sorted (..., k) values (eigenvalues or singular values
-    of matrices of the given size, max(m, n)): two values that differ by no more than the tolerance
-    size * eps * max|values| of their matrix (LAPACK's decompositions are exact for a matrix within
-    about that of the one given, so its vectors for such a pair are those of a repeated value: any
-    basis of their space); with ``zero``, a value no larger than that tolerance counts too. Sorted,
-    so a tie has an adjacent one. None where there is none (then every gap is many rounding errors)."""
-    values = to_numpy(values)
+def _undetermined(values: Any, size: int, touched: Any, zero: bool = False) -> tuple[_Tie | None, Any, Any]:
+    """Where the vectors of sorted (..., k) values (eigenvalues or singular values of matrices of the
+    given size, max(m, n)) have no derivative that the cotangent can determine: (the first such tie or
+    None, skip (..., k, k), small (..., k)). ``touched`` (..., k, k) marks the pairs (i, j) on which the
+    cotangent has a component (M_ij or M_ji nonzero, M = V^T g_V), its diagonal the columns whose
+    cotangent is nonzero.
+
+    Two values tie to working precision when they differ by no more than size * eps * max|values| of
+    their matrix (LAPACK's decomposition is exact for a matrix within about that of the one given, so
+    its vectors for such a pair are any basis of their space); with ``zero``, a value no larger than
+    that tolerance counts too (a zero singular value of the longer side). A tie to working precision
+    that the cotangent does not touch adds nothing and is skipped (``skip``, ``small``: the pairs and
+    values left out of the formula); one it touches is undetermined. An exact tie (or an exact zero)
+    is undetermined whatever the cotangent, zero included: there a loss can use the vectors with a
+    cotangent that vanishes at the point (V diag(w - 1) V^T at S = I), which no rule on the cotangent
+    can tell from one that does not use them (PyTorch gives NaN there)."""
+    xp = numpy
+    values, touched = to_numpy(values), to_numpy(touched)
     k = values.shape[-1]
-    if k == 0:
-        return None
-    tolerance = size * numpy.finfo(values.dtype).eps * numpy.abs(values).max(axis=-1, keepdims=True)
-    bad = numpy.zeros(values.shape, dtype=bool)
-    bad[..., :-1] = numpy.abs(values[..., 1:] - values[..., :-1]) <= tolerance
-    if zero:
-        bad |= numpy.abs(values) <= tolerance
-    if not bad.any():
-        return None
-    first = numpy.argwhere(bad)[0]
-    batch, i = tuple(int(b) for b in first[:-1]), int(first[-1])
-    limit = float(tolerance[batch + (0,)])
-    pair = i + 1 < k and abs(values[batch + (i,)] - values[batch + (i + 1,)]) <= limit
-    j = i + 1 if pair else i
-    return _Tie(batch, i, j, float(values[batch + (i,)]), float(values[batch + (j,)]), limit)
+    tolerance = size * xp.finfo(values.dtype).eps * xp.abs(values).max(axis=-1, keepdims=True) if k else values
+    off = ~xp.eye(k, dtype=bool)
+    gap = values[..., None, :] - values[..., :, None]
+    near = (xp.abs(gap) <= tolerance[..., None]) & off
+    exact = (gap == 0) & off
+    small = xp.abs(values) <= tolerance if zero else xp.zeros(values.shape, dtype=bool)
+    exact_zero = (values == 0) if zero else small
+    columns = xp.diagonal(touched, axis1=-2, axis2=-1)
+    bad_pairs = exact | (near & (touched | xp.swapaxes(touched, -1, -2)))
+    bad_values = exact_zero | (small & columns)
+    tie = None
+    if bad_pairs.any() or bad_values.any():
+        pairs, singles = xp.argwhere(bad_pairs), xp.argwhere(bad_values)
+        if len(pairs):
+            where = pairs[0]
+            batch, i, j = tuple(int(x) for x in where[:-2]), int(where[-2]), int(where[-1])
+            i, j = min(i, j), max(i, j)
+        else:
+            where = singles[0]
+            batch, i = tuple(int(x) for x in where[:-1]), int(where[-1])
+            j = i
+        limit = float(tolerance[batch + (0,)])
+        tie = _Tie(batch, i, j, float(values[batch + (i,)]), float(values[batch + (j,)]), limit)
+    return tie, near | ~off, small
 
 
 def _which_matrix(batch: tuple[int, ...]) -> str:
@@ -551,19 +578,20 @@ class EighVectors(Function):
         return self.factors[1].copy()
 
     def backward(self, gv: Tensor) -> Tensor:
-        tie = _where_tied(self.factors[0], self.inputs[0].shape[-1])
+        w_data, v_data = self.factors
+        m_data = array_module(v_data).swapaxes(v_data, -1, -2) @ gv.data  # M = V^T g_V, to see what it touches
+        tie, skip, _ = _undetermined(w_data, self.inputs[0].shape[-1], m_data != 0)
         if tie is not None:
             raise ValueError(
-                f"eigh: eigenvalues {tie.i} and {tie.j} of {_which_matrix(tie.batch)} {tie.equal('eigenvalue')}: the "
-                "eigenvectors of a repeated eigenvalue have no derivative (any orthonormal basis of its eigenspace is "
-                "an answer), so a gradient through eigh(a).eigenvectors is not determined there; functions of the "
-                "eigenvalues alone (eigh(a).eigenvalues) differentiate fine (their second derivatives go through the "
-                "eigenvectors too, and need distinct eigenvalues)"
+                f"eigh: eigenvalues {tie.i} and {tie.j} of {_which_matrix(tie.batch)} {tie.equal('eigenvalue')}, and "
+                "the gradient goes through their eigenvectors, which have no derivative there (any orthonormal basis "
+                "of the eigenspace is an answer); functions of the eigenvalues alone (eigh(a).eigenvalues) "
+                "differentiate fine at first order (a padding matrix in a stack: give it distinct eigenvalues)"
             )
         s = self.inputs[0]
         v, w = EighVectors(self.factors)(s), EighValues(self.factors)(s)
         d = reshape(w, w.shape[:-1] + (1, w.shape[-1])) - reshape(w, w.shape + (1,))  # d_ij = w_j - w_i
-        f = _reciprocal_off_diagonal(d, _eye(w.shape[-1], w).astype(bool))
+        f = _reciprocal_off_diagonal(d, skip)
         g = matmul(matmul(v, f * matmul(_t(v), gv)), _t(v))
         return 0.5 * (g + _t(g))
 
@@ -628,42 +656,50 @@ class SvdValues(Function):
         return matmul(u * reshape(gs, gs.shape[:-1] + (1, gs.shape[-1])), vh)
 
 
-def _svd_refuse(factors: tuple[Any, Any, Any], shape: tuple[int, ...], which: str) -> None:
-    """ValueError where the singular vectors ``which`` ('U' or 'Vh') have no derivative: a matrix of
-    the stack with two equal singular values (two zeros included), or, for U of a matrix with more
-    rows than columns (Vh: more columns than rows), a zero singular value, whose left (right) singular
-    vector is then any unit vector of a space of dimension |m - n| + 1 >= 2. Equal and zero to
-    working precision (see ``_where_tied``): LAPACK's vectors are then those of such a matrix."""
+def _columns_touched(g: Any, touched: Any) -> Any:
+    """``touched``'s diagonal set where column i of the cotangent g (..., m, k) is nonzero anywhere
+    (its component outside the span of the vectors counts too: the (I - U U^T) g_U term)."""
+    xp = array_module(g)
+    nonzero = (g != 0).any(axis=-2)
+    return xp.eye(touched.shape[-1], dtype=bool) & nonzero[..., None, :]
+
+
+def _svd_check(factors: tuple[Any, Any, Any], shape: tuple[int, ...], which: str, touched: Any) -> tuple[Any, Any]:
+    """(skip, small) for the backward of the singular vectors ``which`` ('U' or 'Vh'), or ValueError
+    where they have no derivative the cotangent can determine (see ``_undetermined``): two equal
+    singular values (two zeros included), or, for U of a matrix with more rows than columns (Vh: more
+    columns than rows), a zero singular value, whose left (right) singular vector is then any unit
+    vector of a space of dimension |m - n| + 1 >= 2."""
     m, n = shape[-2:]
-    tie = _where_tied(factors[1], max(m, n), zero=m > n if which == "U" else n > m)
+    tie, skip, small = _undetermined(factors[1], max(m, n), touched, zero=m > n if which == "U" else n > m)
     if tie is None:
-        return
+        return skip, small
     matrix = f"{_which_matrix(tie.batch)} (of shape {m} x {n})"
     if tie.i != tie.j:
         raise ValueError(
-            f"svd: singular values {tie.i} and {tie.j} of {matrix} {tie.equal('singular value')}: the singular "
-            "vectors of a repeated singular value have no derivative (any orthonormal basis of that space is an "
-            f"answer), so a gradient through {which} is not determined there; functions of the singular values "
-            "alone (svd(a, compute_uv=False)) differentiate fine"
+            f"svd: singular values {tie.i} and {tie.j} of {matrix} {tie.equal('singular value')}, and the gradient "
+            f"goes through their singular vectors ({which}), which have no derivative there (any orthonormal basis "
+            "of that space is an answer); functions of the singular values alone (svd(a, compute_uv=False)) "
+            "differentiate fine at first order"
         )
     side, more = ("left", "rows than columns") if which == "U" else ("right", "columns than rows")
     raise ValueError(
-        f"svd: singular value {tie.i} of {matrix} {tie.zero()}: with more {more}, its {side} singular vector is "
-        f"any unit vector of a space of dimension {abs(m - n) + 1} and has no derivative, so a gradient through "
-        f"{which} is not determined there; functions of the singular values alone (svd(a, compute_uv=False)) "
-        "differentiate fine"
+        f"svd: singular value {tie.i} of {matrix} {tie.zero()}, and the gradient goes through its {side} singular "
+        f"vector ({which}): with more {more} that is any unit vector of a space of dimension {abs(m - n) + 1} and has "
+        "no derivative; functions of the singular values alone (svd(a, compute_uv=False)) differentiate fine at "
+        "first order"
     )
 
 
-def _svd_coefficients(s: Tensor, sign: float) -> Tensor:
+def _svd_coefficients(s: Tensor, sign: float, skip: Any) -> Tensor:
     """(..., k, k): (1 / (s_j - s_i) + sign / (s_j + s_i)) / 2 off the diagonal, 0 on it; that is
     s_j / (s_j^2 - s_i^2) for sign = +1, s_i / (s_j^2 - s_i^2) for -1 (Townsend's F S and S F),
-    split so that a single zero singular value (s_j + s_i = s_j) costs no accuracy. Called only with
-    distinct singular values (never two zeros), so no denominator is zero."""
+    split so that a single zero singular value (s_j + s_i = s_j) costs no accuracy; 0 on the ``skip``
+    pairs (the diagonal, and ties to working precision the cotangent does not touch), so no
+    denominator is zero."""
     k = s.shape[-1]
     s_j, s_i = reshape(s, s.shape[:-1] + (1, k)), reshape(s, s.shape + (1,))
-    diagonal = _eye(k, s).astype(bool)
-    return 0.5 * (_reciprocal_off_diagonal(s_j - s_i, diagonal) + sign * _reciprocal_off_diagonal(s_j + s_i, diagonal))
+    return 0.5 * (_reciprocal_off_diagonal(s_j - s_i, skip) + sign * _reciprocal_off_diagonal(s_j + s_i, skip))
 
 
 class SvdU(Function):
@@ -674,10 +710,11 @@ class SvdU(Function):
         g_A = U (J o K) V^T + (I - U U^T) g_U diag(1/s) V^T,   K_ij = s_j / (s_j^2 - s_i^2), K_ii = 0,
 
     the second term only for m > k; U, s, V fresh nodes on A, so it differentiates again. U has no
-    derivative where a matrix of the stack has two equal singular values or, for m > n, a zero one,
-    both to working precision (see ``_svd_refuse``): there, as for :class:`EighVectors`, the gradient
-    is not determined by the cotangents (whatever g_U is, zero included), and this backward raises
-    ValueError. A single zero singular value of a square matrix is fine: its u and v are determined.
+    derivative where a matrix of the stack has two equal singular values or, for m > n, a zero one:
+    there, as for :class:`EighVectors`, this backward raises ValueError at an exact tie (or zero)
+    whatever g_U is, and at one to working precision where g_U touches it (see ``_undetermined``);
+    an untouched near tie or near zero is left out. A single zero singular value of a square matrix
+    is fine: its u and v are determined.
     """
 
     __slots__ = ("factors",)
@@ -689,13 +726,16 @@ class SvdU(Function):
         return self.factors[0].copy()
 
     def backward(self, gu: Tensor) -> Tensor:
-        a = self.inputs[0]
-        _svd_refuse(self.factors, a.shape, "U")
+        a, u_data = self.inputs[0], self.factors[0]
+        touched = array_module(u_data).swapaxes(u_data, -1, -2) @ gu.data != 0  # M = U^T g_U
+        touched |= _columns_touched(gu.data, touched)
+        skip, small = _svd_check(self.factors, a.shape, "U", touched)
         u, s, vh = SvdU(self.factors)(a), SvdValues(self.factors)(a), SvdVh(self.factors)(a)
         mu = matmul(_t(u), gu)
-        g = matmul(matmul(u, (mu - _t(mu)) * _svd_coefficients(s, +1.0)), vh)
-        if a.shape[-2] > s.shape[-1]:
-            g = g + matmul((gu - matmul(u, mu)) / reshape(s, s.shape[:-1] + (1, s.shape[-1])), vh)
+        g = matmul(matmul(u, (mu - _t(mu)) * _svd_coefficients(s, +1.0, skip)), vh)
+        if a.shape[-2] > s.shape[-1]:  # a column of a small s_i has no cotangent here: 0, not 0 / 0
+            s_safe = where(small, 1.0, s)
+            g = g + matmul((gu - matmul(u, mu)) / reshape(s_safe, s.shape[:-1] + (1, s.shape[-1])), vh)
         return g
 
 
@@ -719,13 +759,17 @@ class SvdVh(Function):
         return self.factors[2].copy()
 
     def backward(self, gvh: Tensor) -> Tensor:
-        a = self.inputs[0]
-        _svd_refuse(self.factors, a.shape, "Vh")
+        a, vh_data = self.inputs[0], self.factors[2]
+        gv_data = array_module(vh_data).swapaxes(gvh.data, -1, -2)
+        touched = vh_data @ gv_data != 0  # M = V^T g_V
+        touched |= _columns_touched(gv_data, touched)
+        skip, small = _svd_check(self.factors, a.shape, "Vh", touched)
         u, s, vh = SvdU(self.factors)(a), SvdValues(self.factors)(a), SvdVh(self.factors)(a)
         mv = matmul(vh, _t(gvh))  # V^T g_V
-        g = matmul(matmul(u, (mv - _t(mv)) * _svd_coefficients(s, -1.0)), vh)
-        if a.shape[-1] > s.shape[-1]:
-            g = g + matmul(u, (gvh - matmul(_t(mv), vh)) / reshape(s, s.shape + (1,)))
+        g = matmul(matmul(u, (mv - _t(mv)) * _svd_coefficients(s, -1.0, skip)), vh)
+        if a.shape[-1] > s.shape[-1]:  # a row of a small s_i has no cotangent here: 0, not 0 / 0
+            s_safe = where(small, 1.0, s)
+            g = g + matmul(u, (gvh - matmul(_t(mv), vh)) / reshape(s_safe, s.shape + (1,)))
         return g
 
 

@@ -152,8 +152,10 @@ class LogSumExp(Function):
 
     As ``scipy.special.logsumexp``, an entry of weight 0 takes no part in the value, whatever its x (x is
     taken as -inf there: masking a huge or infinite x with b = 0 leaves the others' value alone); its
-    dy/dx is an exact 0 (never 0 * an overflowed exp(x - y)), its dy/db exp(x - y), the true one. A
-    weighted sum that is negative has no real log: NaN.
+    dy/dx is an exact 0 (never 0 * an overflowed exp(x - y)), its dy/db exp(x - y), the true one. Where
+    that overflows (x_i - y > ~709 in float64) dy/db_i is +inf and the derivatives of dy/dx_i and dy/db_i
+    through that entry are taken as 0 (exp is never evaluated there). A weighted sum that is negative has
+    no real log: NaN.
 
     Infinite values, with or without weights: -inf entries contribute nothing (y does not depend on them,
     nor on their weights: their derivatives are 0). A row with nothing to sum (every entry -inf or of
@@ -194,6 +196,14 @@ class LogSumExp(Function):
         gy = _reshape(gy, keep)
         dead, plus = y.data == -numpy.inf, y.data == numpy.inf  # nothing summed; a +inf taking part
         special = dead | plus
+        ignored = None  # weight-0 entries whose dy/db = exp(x - y) overflows (b differentiable)
+        if b is not None and b.requires_grad:
+            with numpy.errstate(over="ignore", invalid="ignore"):
+                ignored = (b.data == 0) & ~xp.isfinite(xp.exp(x.data - y.data)) & ~special
+            if ignored.any():  # exp is never evaluated there (its backward would give 0 * inf = NaN)
+                x = where(ignored, y, x)
+            else:
+                ignored = None
         if not special.any():
             w = exp(x - y)  # dy/db; 0 at -inf entries
         else:  # the limit's weights there, and 0 in place of x and y, so that no inf - inf is computed
@@ -207,9 +217,10 @@ class LogSumExp(Function):
         if b is None:
             return gy * w
         # With b differentiable, w is exp(x - y) at weight-0 entries too (their dy/db); where that overflows
-        # dy/dx = 0 * w is still an exact 0
-        ignored = (b.data == 0) & ~xp.isfinite(w.data) if b.requires_grad else None
-        weighted = b * (where(ignored, 0, w) if ignored is not None and ignored.any() else w)  # dy/dx
+        # dy/db is +inf, dy/dx an exact 0, and their own derivatives through those entries are taken as 0
+        weighted = b * w if ignored is None else where(ignored, 0, b * w)  # dy/dx
+        if ignored is not None:
+            w = where(ignored, numpy.inf, w)
         return (gy * weighted if self.inputs[0].requires_grad else None), (gy * w if b.requires_grad else None)
 
 
