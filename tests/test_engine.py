@@ -631,3 +631,16 @@ def test_numpys_aliases_copy_and_positive_are_tinymetas_ops() -> None:
         np.testing.assert_array_equal(g.numpy(), np.full((2, 2), 3.0))
     with pytest.raises(TypeError, match=r"numpy\.copy on a tinymeta Tensor: give the tensor alone"):
         np.copy(t, order="F")
+
+
+def test_numpy_answers_what_tinymeta_has_no_op_for_when_nothing_requires_grad() -> None:
+    # No graph to keep or drop: NumPy computes on the arrays, as for any array-like.
+    t = tm.tensor([1.0, np.inf, -4.0])
+    assert not np.all(np.isfinite(t)) and np.any(np.isinf(t))
+    assert np.count_nonzero(t) == 3 and np.median(t) == 1.0
+    np.testing.assert_array_equal(np.emath.sqrt(tm.tensor([-4.0])), [2j])  # NumPy's, not tm.sqrt's NaN
+    # With a tensor that requires grad, the same calls still refuse rather than drop its graph.
+    g = tm.tensor([1.0, 2.0], requires_grad=True)
+    for call in (np.median, np.emath.sqrt):
+        with pytest.raises(TypeError, match="tinymeta"):
+            call(g)

@@ -477,6 +477,17 @@ def _arrays_of(value: Any) -> Any:
     return value
 
 
+def _carries_graph(value: Any) -> bool:
+    """Whether ``value`` is, or holds in a list, tuple or dict, a Tensor that requires grad."""
+    if isinstance(value, Tensor):
+        return value.requires_grad
+    if type(value) in (list, tuple):
+        return any(_carries_graph(v) for v in value)
+    if type(value) is dict:
+        return any(_carries_graph(v) for v in value.values())
+    return False
+
+
 def numpy_counterpart(func: Any, args: Any, kwargs: dict[str, Any], method: str = "__call__") -> Any:
     """A NumPy function or ufunc called on a Tensor, as tinymeta's op of the same name (NumPy's
     ``__array_function__`` and ``__array_ufunc__`` protocols), so the graph is kept.
@@ -500,6 +511,12 @@ def numpy_counterpart(func: Any, args: Any, kwargs: dict[str, Any], method: str 
     module = getattr(func, "__module__", None) or "numpy"
     call = f"{space or module}.{name}" + ("" if method == "__call__" else f".{method}")
     values = "or t.numpy() for the values (without the graph)"
+    if not _carries_graph(args) and not _carries_graph(kwargs):
+        # Nothing requires grad, so there is no graph to keep or drop: what tinymeta has no op for, NumPy
+        # answers on the arrays (np.all(np.isfinite(t)), np.median(t), np.emath.sqrt(t) of a constant)
+        if space is None or not _has_counterpart(func, name, space):
+            numpy_function = func if method == "__call__" else getattr(func, method)
+            return numpy_function(*_arrays_of(args), **{k: _arrays_of(v) for k, v in kwargs.items()})
     if space is None:
         other = f" (not numpy.{name})" if callable(getattr(numpy, name, None)) else ""
         raise TypeError(
@@ -554,6 +571,27 @@ def numpy_counterpart(func: Any, args: Any, kwargs: dict[str, Any], method: str 
     raise TypeError(
         f"{call} on a tinymeta Tensor: tinymeta.{target} does not take {unsupported}; call it without them, {values}"
     )
+
+
+def _has_counterpart(func: Any, name: str, space: str) -> bool:
+    """Whether the NumPy function or ufunc ``func`` (of NumPy's namespace ``space``) is answered by
+    ``numpy_counterpart`` itself (a tinymeta op, a graph-free question, a comparison or predicate)."""
+    import tinymeta
+
+    if isinstance(func, numpy.ufunc):
+        return (
+            name in _COMPARISONS
+            or name in _PREDICATES
+            or _UFUNC_NAMES.get(name, name) in ops.__all__
+            or name
+            in (
+                "positive",
+                "rint",
+            )
+        )
+    if space == "numpy.linalg":
+        return name in tinymeta.linalg.__all__
+    return name in _GRAPH_FREE or name == "copy" or _FUNCTION_NAMES.get(name, name) in tinymeta.__all__
 
 
 def _to_backend_array(data: Any, dtype: Any, backend_name: str | None) -> Any:
