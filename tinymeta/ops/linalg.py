@@ -605,7 +605,8 @@ def eigh(a: TensorLike, UPLO: str = "L") -> EighResult:  # noqa: N803  (NumPy's 
     its own array (:class:`EighValues`, :class:`EighVectors`). The eigenvalues are differentiable
     everywhere at first order (at a repeated eigenvalue with the convention of :class:`EighValues`);
     a gradient that goes through the eigenvectors raises ValueError at a repeated eigenvalue, where it
-    is not determined (see :class:`EighVectors`). Each eigenvector's sign is LAPACK's choice, so only
+    is not determined (exactly repeated: always; repeated to working precision: where the gradient
+    touches those eigenvectors; see :class:`EighVectors`). Each eigenvector's sign is LAPACK's choice, so only
     sign-invariant functions of the eigenvectors (v v^T, v * v, V diag(f(w)) V^T) are functions of a.
 
     >>> import tinymeta as tm
@@ -784,7 +785,8 @@ def svd(
     Derivatives: S is differentiable everywhere at first order, for any shape and rank (g_A =
     U diag(g_S) Vh; conventions at repeated and zero singular values in :class:`SvdValues`). A
     gradient through U or Vh needs distinct singular values, and, for U of a matrix with more rows
-    than columns (Vh: more columns than rows), nonzero ones; elsewhere it raises ValueError (see
+    than columns (Vh: more columns than rows), nonzero ones; elsewhere it raises ValueError (always
+    at an exact tie or zero; at one to working precision where the gradient touches those vectors; see
     :class:`SvdU`, :class:`SvdVh`). Second and higher derivatives of S go through U and Vh, and need
     the same. With ``full_matrices=True`` a non-square a's extra columns of U (rows of Vh) are an
     arbitrary basis of the complement: they have no derivative, so differentiating that call is an
