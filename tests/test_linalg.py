@@ -147,8 +147,12 @@ def test_svd_at_repeated_singular_values_and_full_matrices() -> None:
     with pytest.raises(ValueError, match="repeated singular value"):
         tm.grad(tm.sum(u[:, 0] * np.array([1.0, 2.0])), a)
     wide = _leaf(np.arange(6.0).reshape(2, 3))
-    with pytest.raises(ValueError, match="full_matrices=False"):
-        linalg.svd(wide)
+    u_full, s_full, vh_full = linalg.svd(wide)  # NumPy's full SVD: U (2, 2), Vh (3, 3)
+    assert u_full.shape == (2, 2) and vh_full.shape == (3, 3)
+    (g,) = tm.grad(s_full[0], wide)  # S of a full SVD differentiates: u_1 v_1^T
+    np.testing.assert_allclose(g.numpy(), np.outer(u_full.numpy()[:, 0], vh_full.numpy()[0]), atol=1e-14)
+    with pytest.raises(ValueError, match="extra rows of Vh .* full_matrices=False"):
+        tm.grad(tm.sum(linalg.svd(wide).Vh ** 2 * np.arange(9.0).reshape(3, 3)), wide)
     with tm.no_grad():  # without a graph, NumPy's full SVD
         assert linalg.svd(wide).Vh.shape == (3, 3)
     u, s, vh = linalg.svd(wide, full_matrices=False)

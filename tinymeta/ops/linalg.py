@@ -774,6 +774,28 @@ class SvdVh(Function):
         return g
 
 
+class _FullSvdFactor(Function):
+    """U (..., m, m) or Vh (..., n, n) of ``svd(a, full_matrices=True)`` for a non-square a: its extra
+    columns (rows) are an arbitrary orthonormal basis of the complement, with no derivative, so a
+    gradient through it raises ValueError (S of the same call differentiates as usual)."""
+
+    __slots__ = ("factor", "name")
+
+    def __init__(self, factor: Any, name: str) -> None:
+        self.factor, self.name = factor, name
+
+    def forward(self, a: Any) -> Any:
+        return self.factor.copy()
+
+    def backward(self, g: Tensor) -> Tensor:
+        raise ValueError(
+            f"svd: with full_matrices=True the extra {'columns of U' if self.name == 'U' else 'rows of Vh'} of a "
+            f"non-square matrix (shape {self.inputs[0].shape}) are an arbitrary basis and have no derivative, so a "
+            f"gradient through {self.name} is not defined; call svd(a, full_matrices=False) to differentiate U "
+            "and Vh (S differentiates either way)"
+        )
+
+
 def svd(
     a: TensorLike, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False
 ) -> SVDResult | Tensor:
@@ -789,10 +811,10 @@ def svd(
     at an exact tie or zero; at one to working precision where the gradient touches those vectors; see
     :class:`SvdU`, :class:`SvdVh`). Second and higher derivatives of S go through U and Vh, and need
     the same. With ``full_matrices=True`` a non-square a's extra columns of U (rows of Vh) are an
-    arbitrary basis of the complement: they have no derivative, so differentiating that call is an
-    error; use ``full_matrices=False`` (U (..., m, k), Vh (..., k, n), k = min(m, n)) or
-    ``compute_uv=False``. Each pair of singular vectors has LAPACK's sign: only functions invariant
-    under flipping u_i and v_i together are functions of a.
+    arbitrary basis of the complement: they have no derivative, so a gradient through that call's U
+    or Vh is an error (its S differentiates); use ``full_matrices=False`` (U (..., m, k),
+    Vh (..., k, n), k = min(m, n)) or ``compute_uv=False``. Each pair of singular vectors has
+    LAPACK's sign: only functions invariant under flipping u_i and v_i together are functions of a.
 
     >>> import tinymeta as tm
     >>> tm.linalg.svd([[3.0, 0.0], [0.0, -4.0]], compute_uv=False)
@@ -805,12 +827,6 @@ def svd(
             raise ValueError(f"svd: hermitian=True needs square matrices (..., n, n), got shape {a.shape}")
         a = _symmetric_from(a, lower=True)
     differentiable = a.requires_grad and is_grad_enabled()
-    if compute_uv and full_matrices and m != n and differentiable:
-        raise ValueError(
-            f"svd: with full_matrices=True the extra columns of U or rows of Vh of a non-square matrix (shape "
-            f"{a.shape}) are an arbitrary basis and have no derivative; pass full_matrices=False to "
-            "differentiate U and Vh (or compute_uv=False for the singular values alone)"
-        )
     linalg = array_module(a.data).linalg
     options: dict[str, Any] = {"hermitian": True} if hermitian else {}
     if not differentiable:
@@ -822,6 +838,9 @@ def svd(
     s = SvdValues(factors)(a)
     if not compute_uv:
         return s
+    if full_matrices and m != n:  # S differentiates; U and Vh hold an arbitrary basis of the complement
+        u, _, vh = linalg.svd(a.data, full_matrices=True, **options)
+        return SVDResult(_FullSvdFactor(u, "U")(a), s, _FullSvdFactor(vh, "Vh")(a))
     return SVDResult(SvdU(factors)(a), s, SvdVh(factors)(a))
 
 
