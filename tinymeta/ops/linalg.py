@@ -578,9 +578,10 @@ class EighVectors(Function):
         return self.factors[1].copy()
 
     def backward(self, gv: Tensor) -> Tensor:
-        w_data, v_data = self.factors
-        m_data = array_module(v_data).swapaxes(v_data, -1, -2) @ gv.data  # M = V^T g_V, to see what it touches
-        tie, skip, _ = _undetermined(w_data, self.inputs[0].shape[-1], m_data != 0)
+        s = self.inputs[0]
+        v, w = EighVectors(self.factors)(s), EighValues(self.factors)(s)
+        m = matmul(_t(v), gv)  # M = V^T g_V
+        tie, skip, _ = _undetermined(self.factors[0], s.shape[-1], _touched(m, gv.data))
         if tie is not None:
             raise ValueError(
                 f"eigh: eigenvalues {tie.i} and {tie.j} of {_which_matrix(tie.batch)} {tie.equal('eigenvalue')}, and "
@@ -588,11 +589,9 @@ class EighVectors(Function):
                 "of the eigenspace is an answer); functions of the eigenvalues alone (eigh(a).eigenvalues) "
                 "differentiate fine at first order (a padding matrix in a stack: give it distinct eigenvalues)"
             )
-        s = self.inputs[0]
-        v, w = EighVectors(self.factors)(s), EighValues(self.factors)(s)
         d = reshape(w, w.shape[:-1] + (1, w.shape[-1])) - reshape(w, w.shape + (1,))  # d_ij = w_j - w_i
         f = _reciprocal_off_diagonal(d, skip)
-        g = matmul(matmul(v, f * matmul(_t(v), gv)), _t(v))
+        g = matmul(matmul(v, f * m), _t(v))
         return 0.5 * (g + _t(g))
 
 
@@ -657,12 +656,13 @@ class SvdValues(Function):
         return matmul(u * reshape(gs, gs.shape[:-1] + (1, gs.shape[-1])), vh)
 
 
-def _columns_touched(g: Any, touched: Any) -> Any:
-    """``touched``'s diagonal set where column i of the cotangent g (..., m, k) is nonzero anywhere
-    (its component outside the span of the vectors counts too: the (I - U U^T) g_U term)."""
+def _touched(m: Tensor, g: Any) -> Any:
+    """What the cotangent g_V (..., r, k) of k vectors V touches, for ``_undetermined``: the pairs
+    (i, j) with M_ij != 0 (M = V^T g_V, given), and on the diagonal the columns of g_V that are nonzero
+    anywhere (their component outside the span of V counts too: the (I - U U^T) g_U term)."""
     xp = array_module(g)
-    nonzero = (g != 0).any(axis=-2)
-    return xp.eye(touched.shape[-1], dtype=bool) & nonzero[..., None, :]
+    columns = (g != 0).any(axis=-2)
+    return (m.data != 0) | (xp.eye(m.shape[-1], dtype=bool) & columns[..., None, :])
 
 
 def _svd_check(factors: tuple[Any, Any, Any], shape: tuple[int, ...], which: str, touched: Any) -> tuple[Any, Any]:
@@ -727,12 +727,10 @@ class SvdU(Function):
         return self.factors[0].copy()
 
     def backward(self, gu: Tensor) -> Tensor:
-        a, u_data = self.inputs[0], self.factors[0]
-        touched = array_module(u_data).swapaxes(u_data, -1, -2) @ gu.data != 0  # M = U^T g_U
-        touched |= _columns_touched(gu.data, touched)
-        skip, small = _svd_check(self.factors, a.shape, "U", touched)
+        a = self.inputs[0]
         u, s, vh = SvdU(self.factors)(a), SvdValues(self.factors)(a), SvdVh(self.factors)(a)
-        mu = matmul(_t(u), gu)
+        mu = matmul(_t(u), gu)  # U^T g_U
+        skip, small = _svd_check(self.factors, a.shape, "U", _touched(mu, gu.data))
         g = matmul(matmul(u, (mu - _t(mu)) * _svd_coefficients(s, +1.0, skip)), vh)
         if a.shape[-2] > s.shape[-1]:  # a column of a small s_i has no cotangent here: 0, not 0 / 0
             s_safe = where(small, 1.0, s)
@@ -760,13 +758,10 @@ class SvdVh(Function):
         return self.factors[2].copy()
 
     def backward(self, gvh: Tensor) -> Tensor:
-        a, vh_data = self.inputs[0], self.factors[2]
-        gv_data = array_module(vh_data).swapaxes(gvh.data, -1, -2)
-        touched = vh_data @ gv_data != 0  # M = V^T g_V
-        touched |= _columns_touched(gv_data, touched)
-        skip, small = _svd_check(self.factors, a.shape, "Vh", touched)
+        a = self.inputs[0]
         u, s, vh = SvdU(self.factors)(a), SvdValues(self.factors)(a), SvdVh(self.factors)(a)
         mv = matmul(vh, _t(gvh))  # V^T g_V
+        skip, small = _svd_check(self.factors, a.shape, "Vh", _touched(mv, gvh.data.swapaxes(-1, -2)))
         g = matmul(matmul(u, (mv - _t(mv)) * _svd_coefficients(s, -1.0, skip)), vh)
         if a.shape[-1] > s.shape[-1]:  # a row of a small s_i has no cotangent here: 0, not 0 / 0
             s_safe = where(small, 1.0, s)
