@@ -46,14 +46,13 @@ import numpy as np
 
 import tinymeta as tm
 from demos import characters, common
-from demos.sinusoid import step_loss_weights
+from demos.sinusoid import MAX_INNER_STEPS, step_loss_weights
 from tinymeta import meta, nn
 
 ALGORITHMS = ["maml", "fomaml", "metasgd", "maml++", "anil", "reptile", "imaml", "r2d2"]
 MAML_CLASS = ("maml", "fomaml", "maml++")  # the algorithms whose options MAML++'s are (tinymeta.meta.MAML)
 VALIDATION_SEED = 54321  # every validation point on the same episodes, so that the best is a fair pick
 PAPER = dict(filters=64, meta_batch=32, iterations=40_000, eval_steps=10, queries=15)
-MAX_STEPS = 1_000  # --inner-steps, --eval-steps: each step is a pass over every support set
 KEEPS_STEP_GRAPHS = ("maml", "maml++", "metasgd", "anil")  # their meta-gradient keeps every inner step's graph
 SMALLER_STEPS = ("reptile", "imaml")  # they differentiate no inner step: they take more, smaller ones
 CLOSED_FORM = "r2d2"  # its head is solved in closed form: no inner step to take, size or weigh
@@ -228,10 +227,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--inner-steps",
         type=int,
         default=1,
-        help=f"inner SGD steps in meta-training, 1 to {MAX_STEPS:,} (reptile and imaml take at least 5)",
+        help=f"inner SGD steps in meta-training, 1 to {MAX_INNER_STEPS:,} (reptile and imaml take at least 5)",
     )
     parser.add_argument(
-        "--eval-steps", type=int, default=10, help=f"fine-tuning steps at test time, 0 to {MAX_STEPS:,} (0: none)"
+        "--eval-steps", type=int, default=10, help=f"fine-tuning steps at test time, 0 to {MAX_INNER_STEPS:,} (0: none)"
     )
     parser.add_argument("--meta-lr", type=float, default=1e-3)
     parser.add_argument("--eval-episodes", type=int, default=600)
@@ -305,9 +304,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     common.check_at_least(args, 0, "eval_steps", "seed")
     common.check_positive(args, "inner_lr", "meta_lr", "clip_grad_norm")
     for key, low, why in (("inner_steps", 1, ", and exact MAML keeps every step's graph"), ("eval_steps", 0, "")):
-        if getattr(args, key) > MAX_STEPS:  # the time (and exact MAML's memory) grows with the steps
+        if getattr(args, key) > MAX_INNER_STEPS:  # the time (and exact MAML's memory) grows with the steps
             raise common.DemoError(
-                f"--{key.replace('_', '-')} must be from {low} to {MAX_STEPS:,} (each step is a pass over every "
+                f"--{key.replace('_', '-')} must be from {low} to {MAX_INNER_STEPS:,} (each step is a pass over every "
                 f"support set{why}), got {getattr(args, key):,}"
             )
     if args.resume and args.overwrite:

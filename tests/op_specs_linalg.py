@@ -275,28 +275,19 @@ LINALG_SPECS: list[OpSpec] = [
         "linalg.norm",
         norm_case(),
         edges=[
-            Edge("the 2-norm at 0: subgradient 0, as abs", tm.linalg.norm, [np.zeros(3)], 0.0, [np.zeros(3)] * 2),
             Edge(
-                "the 3-norm at 0: subgradient 0, as abs",
-                lambda x: tm.linalg.norm(x, 3),
-                [np.zeros(3)],
+                f"the {name} at 0: subgradient 0, as abs",
+                lambda x, order=order: tm.linalg.norm(x, order),
+                [np.zeros(shape)],
                 0.0,
-                [np.zeros(3)] * 2,
-            ),
-            Edge(
-                "the 0.5-norm at 0: subgradient 0, as abs",
-                lambda x: tm.linalg.norm(x, 0.5),
-                [np.zeros(3)],
-                0.0,
-                [np.zeros(3)] * 2,
-            ),
-            Edge(
-                "the Frobenius norm at 0: subgradient 0",
-                lambda x: tm.linalg.norm(x, "fro"),
-                [np.zeros((2, 2))],
-                0.0,
-                [np.zeros((2, 2))] * 2,
-            ),
+                [np.zeros(shape)] * 2,
+            )
+            for name, order, shape in [
+                ("2-norm", None, (3,)),
+                ("3-norm", 3, (3,)),
+                ("0.5-norm", 0.5, (3,)),
+                ("Frobenius norm", "fro", (2, 2)),
+            ]
         ],
     ),
     OpSpec("linalg.pinv", pinv_case()),
