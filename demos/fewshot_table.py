@@ -61,6 +61,11 @@ def table(folder: Path, ways: int = 5, shots: tuple[int, ...] = (1, 5)) -> str:
             cells += [cell, f"{ms:.0f}" if ms else "", f"{mb:.0f}" if mb else ""]
         if any(cell != "not run" for cell in cells[::3]):
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if len(lines) == 2:
+        raise common.DemoError(
+            f"no demos.fewshot results ({ways}-way, {', '.join(map(str, shots))} shots) in {folder}: give the results/ "
+            "folder of a demos.fewshot --out"
+        )
     return "\n".join(lines)
 
 

@@ -639,8 +639,11 @@ def test_numpy_answers_what_tinymeta_has_no_op_for_when_nothing_requires_grad() 
     assert not np.all(np.isfinite(t)) and np.any(np.isinf(t))
     assert np.count_nonzero(t) == 3 and np.median(t) == 1.0
     np.testing.assert_array_equal(np.emath.sqrt(tm.tensor([-4.0])), [2j])  # NumPy's, not tm.sqrt's NaN
+    m = tm.tensor([[3.0, 1.0], [0.0, 5.0]])  # an argument or ufunc method tinymeta's op does not take
+    np.testing.assert_array_equal(np.add.reduce(m), [3.0, 6.0])
+    assert np.sum(m, dtype=np.float32).dtype == np.float32
     # With a tensor that requires grad, the same calls still refuse rather than drop its graph.
     g = tm.tensor([1.0, 2.0], requires_grad=True)
-    for call in (np.median, np.emath.sqrt):
+    for call in (np.median, np.emath.sqrt, np.add.reduce, lambda t: np.sum(t, dtype=np.float32)):
         with pytest.raises(TypeError, match="tinymeta"):
             call(g)

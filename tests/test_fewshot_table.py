@@ -32,3 +32,9 @@ def test_a_damaged_record_is_named(tmp_path) -> None:
     (tmp_path / "maml_5way1shot.json").write_text("{not json")
     with pytest.raises(common.DemoError, match="maml_5way1shot.json is not a results record"):
         fewshot_table.table(tmp_path)
+
+
+def test_a_folder_without_records_is_an_error_not_an_empty_table(tmp_path) -> None:
+    (tmp_path / "results").mkdir()  # the --out folder given instead of its results/
+    with pytest.raises(common.DemoError, match="no demos.fewshot results .* give the results/ folder"):
+        fewshot_table.table(tmp_path)

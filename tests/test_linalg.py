@@ -153,6 +153,14 @@ def test_svd_at_repeated_singular_values_and_full_matrices() -> None:
     np.testing.assert_allclose(g.numpy(), np.outer(u_full.numpy()[:, 0], vh_full.numpy()[0]), atol=1e-14)
     with pytest.raises(ValueError, match="extra rows of Vh .* full_matrices=False"):
         tm.grad(tm.sum(linalg.svd(wide).Vh ** 2 * np.arange(9.0).reshape(3, 3)), wide)
+
+    # The square factor of a full SVD is the thin one: it differentiates (u_1 u_1^T, sign-invariant).
+    def top_left_projector(z):  # noqa: ANN001, ANN202
+        u = linalg.svd(z).U[:, 0]
+        return tm.sum(u[:, None] * u[None, :] * np.array([[1.0, 2.0], [3.0, 5.0]]))
+
+    (g,) = tm.grad(top_left_projector(wide), wide)
+    np.testing.assert_allclose(g.numpy(), _central_gradient(_value(top_left_projector), wide.numpy()), atol=1e-8)
     with tm.no_grad():  # without a graph, NumPy's full SVD
         assert linalg.svd(wide).Vh.shape == (3, 3)
     u, s, vh = linalg.svd(wide, full_matrices=False)

@@ -511,12 +511,16 @@ def numpy_counterpart(func: Any, args: Any, kwargs: dict[str, Any], method: str 
     module = getattr(func, "__module__", None) or "numpy"
     call = f"{space or module}.{name}" + ("" if method == "__call__" else f".{method}")
     values = "or t.numpy() for the values (without the graph)"
-    if not _carries_graph(args) and not _carries_graph(kwargs):
-        # Nothing requires grad, so there is no graph to keep or drop: what tinymeta has no op for, NumPy
-        # answers on the arrays (np.all(np.isfinite(t)), np.median(t), np.emath.sqrt(t) of a constant)
-        if space is None or not _has_counterpart(func, name, space):
-            numpy_function = func if method == "__call__" else getattr(func, method)
-            return numpy_function(*_arrays_of(args), **{k: _arrays_of(v) for k, v in kwargs.items()})
+    # Where nothing requires grad there is no graph to keep or drop: what tinymeta has no op (or no
+    # argument) for, NumPy answers on the arrays (np.median(t), np.add.reduce(t), np.emath.sqrt(t))
+    graph_free = not (_carries_graph(args) or _carries_graph(kwargs))
+
+    def numpy_answer() -> Any:
+        numpy_function = func if method == "__call__" else getattr(func, method)
+        return numpy_function(*_arrays_of(args), **{k: _arrays_of(v) for k, v in kwargs.items()})
+
+    if space is None and graph_free:
+        return numpy_answer()
     if space is None:
         other = f" (not numpy.{name})" if callable(getattr(numpy, name, None)) else ""
         raise TypeError(
@@ -549,6 +553,8 @@ def numpy_counterpart(func: Any, args: Any, kwargs: dict[str, Any], method: str 
             answer = func(*_arrays_of(args), **{k: _arrays_of(v) for k, v in kwargs.items()})
             return wrap_array(answer) if name == "isclose" else answer
         if not in_linalg and name == "copy":
+            if (len(args) != 1 or kwargs) and graph_free:
+                return numpy_answer()
             if len(args) != 1 or kwargs:
                 raise TypeError(f"{call} on a tinymeta Tensor: give the tensor alone (np.copy(t)), {values}")
             return ops.shape.Copy()(as_tensor(args[0]))
@@ -563,6 +569,8 @@ def numpy_counterpart(func: Any, args: Any, kwargs: dict[str, Any], method: str 
                 unsupported = f"these arguments ({error}; its signature is {op_name}{inspect.signature(op)})"
             else:
                 return op(*args, **kwargs)
+    if graph_free:
+        return numpy_answer()
     if op is None:
         raise TypeError(
             f"{call} has no tinymeta counterpart, and on a Tensor it would drop the graph: compute it with "
@@ -571,27 +579,6 @@ def numpy_counterpart(func: Any, args: Any, kwargs: dict[str, Any], method: str 
     raise TypeError(
         f"{call} on a tinymeta Tensor: tinymeta.{target} does not take {unsupported}; call it without them, {values}"
     )
-
-
-def _has_counterpart(func: Any, name: str, space: str) -> bool:
-    """Whether the NumPy function or ufunc ``func`` (of NumPy's namespace ``space``) is answered by
-    ``numpy_counterpart`` itself (a tinymeta op, a graph-free question, a comparison or predicate)."""
-    import tinymeta
-
-    if isinstance(func, numpy.ufunc):
-        return (
-            name in _COMPARISONS
-            or name in _PREDICATES
-            or _UFUNC_NAMES.get(name, name) in ops.__all__
-            or name
-            in (
-                "positive",
-                "rint",
-            )
-        )
-    if space == "numpy.linalg":
-        return name in tinymeta.linalg.__all__
-    return name in _GRAPH_FREE or name == "copy" or _FUNCTION_NAMES.get(name, name) in tinymeta.__all__
 
 
 def _to_backend_array(data: Any, dtype: Any, backend_name: str | None) -> Any:

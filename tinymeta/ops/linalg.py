@@ -587,7 +587,8 @@ class EighVectors(Function):
                 f"eigh: eigenvalues {tie.i} and {tie.j} of {_which_matrix(tie.batch)} {tie.equal('eigenvalue')}, and "
                 "the gradient goes through their eigenvectors, which have no derivative there (any orthonormal basis "
                 "of the eigenspace is an answer); functions of the eigenvalues alone (eigh(a).eigenvalues) "
-                "differentiate fine at first order (a padding matrix in a stack: give it distinct eigenvalues)"
+                "differentiate fine at first order, but their second derivatives go through the eigenvectors too "
+                "(a padding matrix in a stack: give it distinct eigenvalues)"
             )
         d = reshape(w, w.shape[:-1] + (1, w.shape[-1])) - reshape(w, w.shape + (1,))  # d_ij = w_j - w_i
         f = _reciprocal_off_diagonal(d, skip)
@@ -770,9 +771,10 @@ class SvdVh(Function):
 
 
 class _FullSvdFactor(Function):
-    """U (..., m, m) or Vh (..., n, n) of ``svd(a, full_matrices=True)`` for a non-square a: its extra
+    """U (..., m, m) of ``svd(a, full_matrices=True)`` for m > n, or Vh (..., n, n) for n > m: its extra
     columns (rows) are an arbitrary orthonormal basis of the complement, with no derivative, so a
-    gradient through it raises ValueError (S of the same call differentiates as usual)."""
+    gradient through it raises ValueError (S, and the other factor, square already, differentiate as
+    usual)."""
 
     __slots__ = ("factor", "name")
 
@@ -807,9 +809,10 @@ def svd(
     :class:`SvdU`, :class:`SvdVh`). Second and higher derivatives of S go through U and Vh, and need
     the same. With ``full_matrices=True`` a non-square a's extra columns of U (rows of Vh) are an
     arbitrary basis of the complement: they have no derivative, so a gradient through that call's U
-    or Vh is an error (its S differentiates); use ``full_matrices=False`` (U (..., m, k),
-    Vh (..., k, n), k = min(m, n)) or ``compute_uv=False``. Each pair of singular vectors has
-    LAPACK's sign: only functions invariant under flipping u_i and v_i together are functions of a.
+    (m > n) or Vh (n > m) is an error (its S and other factor differentiate); use
+    ``full_matrices=False`` (U (..., m, k), Vh (..., k, n), k = min(m, n)) or ``compute_uv=False``.
+    Each pair of singular vectors has LAPACK's sign: only functions invariant under flipping u_i and
+    v_i together are functions of a.
 
     >>> import tinymeta as tm
     >>> tm.linalg.svd([[3.0, 0.0], [0.0, -4.0]], compute_uv=False)
@@ -833,10 +836,11 @@ def svd(
     s = SvdValues(factors)(a)
     if not compute_uv:
         return s
-    if full_matrices and m != n:  # S differentiates; U and Vh hold an arbitrary basis of the complement
-        u, _, vh = linalg.svd(a.data, full_matrices=True, **options)
-        return SVDResult(_FullSvdFactor(u, "U")(a), s, _FullSvdFactor(vh, "Vh")(a))
-    return SVDResult(SvdU(factors)(a), s, SvdVh(factors)(a))
+    u, vh = SvdU(factors)(a), SvdVh(factors)(a)
+    if full_matrices and m != n:  # the longer side's full factor holds an arbitrary basis of the complement
+        full_u, _, full_vh = linalg.svd(a.data, full_matrices=True, **options)
+        u, vh = (_FullSvdFactor(full_u, "U")(a), vh) if m > n else (u, _FullSvdFactor(full_vh, "Vh")(a))
+    return SVDResult(u, s, vh)
 
 
 # ---- norms -----------------------------------------------------------------------------------------
