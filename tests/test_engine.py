@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import sys
 import threading
 import weakref
@@ -219,6 +220,43 @@ def test_input_that_does_not_require_grad_is_an_error() -> None:
         tm.grad(x * 2, x)
     with pytest.raises(TypeError, match="Tensor"):
         tm.grad(x * 2, [np.ones(1)])
+
+
+def _flag_settings():
+    """Every flag of the library's own API (the ops take NumPy's), as (name, call with the value)."""
+    from tinymeta import meta, solvers, viz
+
+    loss = lambda params, x, y: tm.mean((params["w"] * x - y) ** 2)  # noqa: E731
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    y = tm.sum(x * x)
+    return [
+        ("requires_grad", lambda v: tm.tensor([1.0], requires_grad=v)),
+        ("create_graph", lambda v: tm.grad(tm.sum(x * x), x, create_graph=v)),
+        ("allow_unused", lambda v: tm.grad(tm.sum(x * x), x, allow_unused=v)),
+        ("create_graph", lambda v: tm.sum(x * x).backward(create_graph=v)),
+        ("first_order", lambda v: meta.MAML(loss, first_order=v)),
+        ("batched", lambda v: meta.MAML(loss, batched=v)),
+        ("loss_takes_step", lambda v: meta.MAML(lambda p, x, y, step=0: loss(p, x, y), loss_takes_step=v)),
+        ("first_order", lambda v: meta.ANIL(loss, head=["w"], first_order=v)),
+        ("first_order", lambda v: meta.MetaSGD(loss, first_order=v)),
+        ("batched", lambda v: meta.CAVIA(loss, context_dim=1, batched=v)),
+        ("batched", lambda v: meta.Reptile(loss, batched=v)),
+        ("line_search", lambda v: meta.iMAML(loss, line_search=v)),
+        ("batched", lambda v: solvers.conjugate_gradient(lambda u: u, [np.ones(2)], 2, batched=v)),
+        ("constants", lambda v: viz.graph_stats(y, constants=v)),
+        ("legend", lambda v: viz.to_dot(y, legend=v)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_flag_settings())))
+def test_every_flag_takes_true_or_false_and_refuses_what_would_be_read_as_one(index) -> None:
+    # first_order="no" would otherwise be truthy: first-order MAML, silently
+    name, call = _flag_settings()[index]
+    for value in (True, False, np.True_, np.False_):
+        call(value)
+    for value in ("no", 1, 0, None, np.array(True)):
+        with pytest.raises(TypeError, match=re.escape(f"{name} must be True or False, got {value!r}")):
+            call(value)
 
 
 # ---- shape errors name both shapes ---------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Argument checks shared by the library. Each names the user's own argument in its error.
 
-Integers may be Python or NumPy integers (``np.int64(3)`` wherever ``3`` is accepted), never bools
-or floats; real settings may be any real number but NaN, and infinity only where it means
-something (``max_norm=inf``: no clipping).
+Flags are True or False (Python's or NumPy's), never a string or a number that would be read as one
+(``first_order="no"`` is refused, not taken as true). Integers may be Python or NumPy integers
+(``np.int64(3)`` wherever ``3`` is accepted), never bools or floats; real settings may be any real
+number but NaN, and infinity only where it means something (``max_norm=inf``: no clipping).
 """
 
 from __future__ import annotations
@@ -12,6 +13,15 @@ import math
 import numbers
 import operator
 from typing import Any
+
+import numpy
+
+
+def flag(value: Any, name: str) -> bool:
+    """``value`` as a bool: True or False, ``numpy.True_`` or ``numpy.False_``; TypeError naming ``name`` otherwise."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def integer(value: Any, name: str, minimum: int | None = None) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy
 
 from . import backend
+from ._checks import flag
 
 # Recording is a per-thread (per-context) flag, never a global switch: ``no_grad`` in one thread
 # does not affect another, and the context manager always restores the previous state.
@@ -106,7 +107,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self.creator: Function | None = None
         self.requires_grad = False
-        if requires_grad:
+        if flag(requires_grad, "requires_grad"):
             if self.data.dtype.kind != "f":
                 raise TypeError(
                     f"only floating-point tensors can require grad, got dtype {self.data.dtype}; "
@@ -240,6 +241,7 @@ class Tensor:
                 f"backward() on a tensor of shape {self.shape} that does not require grad: it was computed "
                 "without any tensor that requires grad (or under tinymeta.no_grad())"
             )
+        create_graph = flag(create_graph, "create_graph")
         leaves: dict[int, Tensor] = {}
         seeds = seed_gradients((self,), None if grad is None else (grad,), what="grad", of="the tensor")
         with _backward_pass(create_graph):
@@ -771,6 +773,7 @@ def grad(
     computation promoted to float64) and is a writable array of its own: it never shares memory with
     a ``grad_outputs`` array, an input or another returned gradient.
     """
+    create_graph, allow_unused = flag(create_graph, "create_graph"), flag(allow_unused, "allow_unused")
     outputs = _as_tensor_tuple(outputs, "outputs")
     inputs = _as_tensor_tuple(inputs, "inputs")
     for i, x in enumerate(inputs):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._checks import integer, real
+from ._checks import flag, integer, real
 from .backend import array_module
 
 Arrays = list[Any]  # the blocks of one vector (one backend array per parameter)
@@ -32,7 +32,7 @@ def conjugate_gradient(
     """
     if not isinstance(b, (list, tuple)) or not b:
         raise TypeError(f"b must be a non-empty list of arrays (the blocks of one vector), got {type(b).__name__}")
-    steps, tol = integer(steps, "steps", 0), real(tol, "tol", low=0)
+    steps, tol, batched = integer(steps, "steps", 0), real(tol, "tol", low=0), flag(batched, "batched")
     shapes = [x.shape for x in b]
     if batched and any(len(shape) == 0 or shape[0] != shapes[0][0] for shape in shapes):
         raise ValueError(f"batched: every block of b needs the same leading (system) axis, got shapes {shapes}")

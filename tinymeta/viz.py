@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._checks import flag
 from .engine import Tensor, _topological_order
 
 Outputs = Tensor | Sequence[Tensor] | Mapping[str, Tensor]
@@ -57,6 +58,7 @@ def graph(
 ) -> tuple[list[Node], list[tuple[int, int]]]:
     """(nodes, edges) of the graph behind ``outputs``: every input before the ops that read it; an
     edge (i, j) per input slot, so ``x * x`` has two edges from x. A Mapping of outputs names them."""
+    constants = flag(constants, "constants")
     named = dict(outputs) if isinstance(outputs, Mapping) else {}
     if not isinstance(outputs, (Tensor, Mapping, list, tuple)):
         raise TypeError(f"outputs must be a Tensor, or a list, tuple or dict of them, got {type(outputs).__name__}")
@@ -129,6 +131,7 @@ def to_dot(
 ) -> str:
     """Graphviz DOT source of the graph behind ``outputs`` (no dependency): paste it into any DOT
     viewer, or ``render`` it. Outputs have a double border; ``legend`` adds a key of the colours."""
+    legend = flag(legend, "legend")
     nodes, edges = graph(outputs, params, constants)
     shapes = {"forward": "box", "backward": "box", "parameter": "ellipse", "constant": "ellipse"}
     lines = [
@@ -166,6 +169,11 @@ def render(dot_source_or_outputs: str | Outputs, path: str | Path, **options: An
     suffix = path.suffix.lower()
     if suffix not in (".dot", ".svg", ".png", ".pdf"):
         raise ValueError(f"render writes .dot, .svg, .png or .pdf files, got {str(path)!r}")
+    if options and isinstance(dot_source_or_outputs, str):
+        raise TypeError(f"render: options {sorted(options)} are to_dot's and apply to outputs, not to DOT source")
+    unknown = sorted(set(options) - {"params", "constants", "legend"})
+    if unknown:
+        raise TypeError(f"render got unknown options {unknown}: it takes to_dot's params, constants and legend")
     source = (
         dot_source_or_outputs if isinstance(dot_source_or_outputs, str) else to_dot(dot_source_or_outputs, **options)
     )
@@ -244,6 +252,7 @@ def draw(
             "tinymeta.viz.to_dot and render need no Python package"
         ) from error
 
+    labels = flag(labels, "labels")
     nodes, edges = graph(outputs, params, constants)
     x, y = layout(nodes, edges)
     if ax is None:

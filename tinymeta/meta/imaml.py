@@ -83,7 +83,7 @@ from typing import Any
 import numpy
 
 from .. import ops
-from .._checks import integer, real
+from .._checks import flag, integer, real
 from ..backend import array_module, to_numpy
 from ..engine import Tensor, TensorLike, grad, grad_mode, new_leaf, wrap_array
 from ..solvers import conjugate_gradient
@@ -122,10 +122,12 @@ class InnerReport:
     forward: int
 
     def __str__(self) -> str:
+        worse = int((~(self.residual <= self.initial)).sum())  # a fixed step (line_search=False) can overshoot
         return (
             f"{int(self.converged.sum())} of {self.converged.size} tasks solved to tol {self.tol:g}; proximal "
             f"gradient norm max {self.residual.max():.3g}, median {numpy.median(self.residual):.3g} (from median "
             f"{numpy.median(self.initial):.3g}); steps max {int(self.iterations.max())}"
+            + (f"; {worse} ended with a larger gradient norm than they started with (or not finite)" if worse else "")
         )
 
 
@@ -231,9 +233,7 @@ class iMAML:  # noqa: N801  (the paper's name)
         if not isinstance(inner_solver, str) or inner_solver not in SOLVERS:
             raise ValueError(f"inner_solver must be one of {', '.join(map(repr, SOLVERS))}, got {inner_solver!r}")
         self.inner_solver = inner_solver
-        if not isinstance(line_search, (bool, numpy.bool_)):
-            raise TypeError(f"line_search must be True or False, got {line_search!r}")
-        self.line_search = bool(line_search)
+        self.line_search = flag(line_search, "line_search")
         self.inner_tol = real(inner_tol, "inner_tol", low=0)
         self.inner_cg_steps = integer(inner_cg_steps, "inner_cg_steps", 1)
         if inner_solver == "gd" and self.line_search and self.inner_lr == 0:

@@ -78,7 +78,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 from .. import ops
-from .._checks import callable_with, integer, real
+from .._checks import callable_with, flag, integer, real
 from ..backend import array_module
 from ..engine import Tensor, TensorLike, new_leaf
 from .inner_loop import (
@@ -184,6 +184,8 @@ class MAML:
         loss_takes_step: bool = False,
     ) -> None:
         inner_lr, inner_steps = check_inner_loop_settings(inner_lr, inner_steps)
+        first_order, batched = flag(first_order, "first_order"), flag(batched, "batched")
+        loss_takes_step = flag(loss_takes_step, "loss_takes_step")
         if first_order_until is not None:
             first_order_until = integer(first_order_until, "first_order_until", 0)
             if first_order:
@@ -191,8 +193,6 @@ class MAML:
                     f"first_order=True is first order at every iteration, first_order_until={first_order_until} "
                     "switches to second order at that iteration: give one of them"
                 )
-        if not isinstance(loss_takes_step, bool):
-            raise TypeError(f"loss_takes_step must be True or False, got {loss_takes_step!r}")
         if loss_takes_step:
             callable_with(loss_fn, 4, "loss_fn with loss_takes_step=True", "loss_fn(params, x, y, step)")
         if adapt_only is not None:
@@ -215,7 +215,7 @@ class MAML:
         self.loss_fn = loss_fn
         self.inner_lr = inner_lr
         self.inner_steps = inner_steps
-        self.first_order = bool(first_order)
+        self.first_order = first_order
         self.adapt_only = adapt_only
         self.learn_inner_lr = learn_inner_lr
         self.step_loss_weights = step_loss_weights

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .. import ops
+from .._checks import flag
 from ..engine import TensorLike, new_leaf, no_grad, wrap_array
 from .inner_loop import (
     LossFn,
@@ -35,7 +36,7 @@ class Reptile:
 
     def __init__(self, loss_fn: LossFn, inner_lr: float = 0.01, inner_steps: int = 5, batched: bool = True) -> None:
         self.inner_lr, self.inner_steps = check_inner_loop_settings(inner_lr, inner_steps)
-        self.loss_fn, self.batched = loss_fn, batched
+        self.loss_fn, self.batched = loss_fn, flag(batched, "batched")
 
     def init(self, params: Params) -> Params:
         return meta_parameters(params)

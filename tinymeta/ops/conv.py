@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy
 
-from .._checks import integer
+from .._checks import flag, integer
 from ..backend import array_module
 from ..engine import Function, Tensor, TensorLike, as_tensor, check_same_backend
 from .products import matmul
@@ -119,12 +119,6 @@ def _pair(value: Any, name: str, minimum: int) -> Pair:
         return integer(value[0], name, minimum), integer(value[1], name, minimum)
     number = integer(value, name, minimum)
     return number, number
-
-
-def _flag(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, numpy.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _window_mask(
@@ -245,7 +239,7 @@ def _pool_geometry(
     stride = kernel if stride is None else _pair(stride, f"{op}: stride", 1)
     pad = _pair(padding, f"{op}: padding", 0)
     dilation = _pair(dilation, f"{op}: dilation", 1)
-    ceil_mode = _flag(ceil_mode, f"{op}: ceil_mode")
+    ceil_mode = flag(ceil_mode, f"{op}: ceil_mode")
     if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
         raise ValueError(  # a window of padding alone would have no value to pool (PyTorch's rule too)
             f"{op}: padding must be at most half the kernel size, got padding={padding} for kernel_size={kernel_size}"
@@ -355,7 +349,7 @@ def avg_pool2d(
     """
     x = as_tensor(x)
     kernel, stride, pads, _, pad = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
-    count_include_pad = _flag(count_include_pad, "avg_pool2d: count_include_pad")
+    count_include_pad = flag(count_include_pad, "avg_pool2d: count_include_pad")
     windows = _pool_windows(x, kernel, stride, pads, (1, 1), 0.0)
     if divisor_override is not None:
         return sum_(windows, axis=-3) / integer(divisor_override, "avg_pool2d: divisor_override", 1)
