@@ -647,6 +647,42 @@ def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return values.mean(axis=axis), 1.96 * values.std(axis=axis) / np.sqrt(n)
 
 
+def inner_solve_summary(reports: Iterable[Any]) -> dict[str, Any] | None:
+    """How well iMAML's inner problems were solved, pooled over batches (its ``last_inner`` after each;
+    None for an algorithm that reports none): the tasks, how many reached the solver's tolerance, the
+    proximal gradient norm ||∇L_prox(φ)|| at the φ used relative to ||∇L(θ)|| where the solver started
+    (median and largest over the tasks where it is finite; ``not_finite`` counts the others), and the
+    solver steps taken (median and largest)."""
+    reports = [r for r in reports if r is not None]
+    if not reports:
+        return None
+    residual, initial = (np.concatenate([getattr(r, key) for r in reports]) for key in ("residual", "initial"))
+    steps = np.concatenate([r.iterations for r in reports])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(residual == 0, 0.0, residual / initial)  # 0 / 0: a task solved where it started
+    finite = np.isfinite(relative)
+    return dict(
+        tasks=int(residual.size), solved=int(np.concatenate([r.converged for r in reports]).sum()),
+        tol=float(reports[0].tol), not_finite=int((~finite).sum()),
+        median_relative_residual=float(np.median(relative[finite])) if finite.any() else None,
+        max_relative_residual=float(relative[finite].max()) if finite.any() else None,
+        median_steps=float(np.median(steps)), max_steps=int(steps.max()),
+    )  # fmt: skip
+
+
+def describe_inner_solve(summary: dict[str, Any]) -> str:
+    """``inner_solve_summary`` in one line."""
+    text = f"{summary['solved']} of {summary['tasks']} inner problems solved to tol {summary['tol']:g}"
+    if summary["median_relative_residual"] is not None:
+        text += (
+            f"; ||∇L_prox(φ)|| median {summary['median_relative_residual']:.2g} of ||∇L(θ)|| (largest "
+            f"{summary['max_relative_residual']:.2g})"
+        )
+    if summary["not_finite"]:
+        text += f"; {summary['not_finite']} not finite"
+    return text + f"; solver steps median {summary['median_steps']:g}, at most {summary['max_steps']}"
+
+
 def write_json(path: Path, data: Any) -> None:
     _atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
 

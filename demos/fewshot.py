@@ -131,9 +131,11 @@ def accuracy_after_fine_tuning(
     args: argparse.Namespace,
     episodes: int,
     seed: int,
+    inner_reports: list | None = None,
 ) -> tuple[float, float]:
     """Query accuracy after ``args.eval_steps`` test-time steps, over ``episodes`` episodes: mean, 95% CI.
-    A fine-tuning that diverges shows in the accuracy, without floating-point warnings."""
+    A fine-tuning that diverges shows in the accuracy, without floating-point warnings. iMAML's report
+    of each batch's inner problems (``last_inner``) is appended to ``inner_reports`` if given."""
     with np.errstate(all="ignore"):
         rng = np.random.default_rng(seed)
         scores = []
@@ -145,6 +147,8 @@ def accuracy_after_fine_tuning(
             phi = None
             for phi in algorithm.fine_tune(theta, xs, ys, args.eval_steps):  # noqa: B007  (keep the last)
                 pass
+            if inner_reports is not None:
+                inner_reports.append(getattr(algorithm, "last_inner", None))
             with tm.no_grad():
                 scores.append(nn.accuracy(predict(model, phi, xq, args.eval_steps), yq).numpy())
     mean, ci = common.mean_ci(np.concatenate(scores))
@@ -650,7 +654,11 @@ def main(argv: list[str] | None = None) -> int:
         selected = dict(iteration=done, val_accuracy=None if recorded is None else recorded["val_accuracy"])
         selected["best"] = best.get("iteration") == done
 
-    acc, ci = accuracy_after_fine_tuning(algorithm, model, theta, data["test"], args, args.eval_episodes, seed=12345)
+    reports: list = []
+    acc, ci = accuracy_after_fine_tuning(
+        algorithm, model, theta, data["test"], args, args.eval_episodes, seed=12345, inner_reports=reports
+    )
+    inner_solve = common.inner_solve_summary(reports)
     chance = 1 / args.ways
     print(
         f"\n{args.algo}, {args.ways}-way {args.shots}-shot, {'Omniglot' if args.omniglot else 'generated characters'}: "
@@ -659,6 +667,8 @@ def main(argv: list[str] | None = None) -> int:
         f"chance {100 * chance:.0f}%), the parameters of iteration {selected['iteration']:,}"
         + selection(selected, history.get("best"), args.val_episodes)
     )
+    if inner_solve is not None:
+        print(f"after the {args.eval_steps} test-time steps: {common.describe_inner_solve(inner_solve)}")
     curves = history.get("curves", [])
     result = dict(
         algo=args.algo, ways=args.ways, shots=args.shots, iterations=done, filters=args.filters,
@@ -667,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         untrained_test_accuracy=history.get("untrained_test_accuracy"), episodes=args.eval_episodes,
         eval_steps=None if args.algo == CLOSED_FORM else args.eval_steps, curves=curves,
         cost=common.cost_summary(common.saved_cost(args.eval_only if args.eval_only is not None else path)),
+        inner_solve=inner_solve,
         **{key: info.get(key, default) for key, default in MAMLPP_DEFAULTS.items()},
     )  # fmt: skip
     if args.eval_only is not None:

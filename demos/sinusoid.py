@@ -219,7 +219,8 @@ def evaluation_tasks(seed: int, tasks: int, dtype: str) -> dict[str, Any]:
 
 def evaluate(theta: nn.Params, algorithm: Any, model: Any, data: dict[str, Any]) -> dict[str, Any]:
     """MSE after 0..EVAL_STEPS test-time steps, for each K: mean and 95% CI over the tasks, the median,
-    and how many tasks diverged.
+    and how many tasks diverged; for iMAML also how well its inner problems were solved by the last
+    step (``inner_solve``, see ``common.inner_solve_summary``).
 
     Fine-tuning for more steps than an algorithm was trained for can blow up on some tasks (a step
     size tuned for one step, applied ten times to five points); those tasks are counted (without
@@ -240,6 +241,9 @@ def evaluate(theta: nn.Params, algorithm: Any, model: Any, data: dict[str, Any])
                     per_task.append(nn.mse_loss(model(phi, data["grid"]), data["truth"]).numpy().astype(np.float64))
                 previous = phi
         results[str(k)] = summarize(np.stack(per_task))
+        solved = common.inner_solve_summary([getattr(algorithm, "last_inner", None)])  # iMAML's, after its steps
+        if solved is not None:
+            results[str(k)]["inner_solve"] = solved
     return results
 
 
@@ -430,6 +434,14 @@ def report(out: Path) -> None:
             f"“n of N diverged”: fine-tuning made those tasks' MSE overflow or pass {DIVERGED_MSE:.0e} (predicting "
             "zero costs at most 12.5); the mean, its interval and the median are over the other tasks."
         )
+    for algo, r in found.items():
+        solved = {k: r["eval"][str(k)].get("inner_solve") for k in SHOTS}
+        if all(solved.values()):
+            notes.append(
+                f"{algo}'s inner problems after the {EVAL_STEPS} test-time steps: "
+                + "; ".join(f"{k}-shot: {common.describe_inner_solve(v)}" for k, v in solved.items())
+                + "."
+            )
     if NO_STEPS & set(found):
         notes.append(
             f"{', '.join(sorted(NO_STEPS & set(found)))}: no gradient steps at test time; its prediction after "
