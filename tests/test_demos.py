@@ -167,6 +167,43 @@ def test_a_step_size_that_blows_up_some_tasks_is_reported_per_task():
     assert result["mse"][-1] is not None and np.isfinite(result["mse"][-1]) and result["median"][-1] is not None
 
 
+def test_the_inner_solve_summary_pools_reports_and_counts_what_is_not_finite():
+    from demos import common
+    from tinymeta.meta.imaml import InnerReport
+
+    def report(residual, initial, steps, converged):
+        return InnerReport(np.array(residual), np.array(initial), np.array(steps), np.array(converged), 1e-3, 0, 0)
+
+    first = report([0.5, 0.0, np.nan], [1.0, 0.0, 2.0], [10, 0, 3], [False, True, False])
+    second = report([0.01, 3.0], [0.1, 1.5], [10, 10], [False, False])
+    summary = common.inner_solve_summary([first, None, second])
+    # relative residuals 0.5, 0 (solved where it started), NaN, 0.1, 2.0 (ended farther than it started)
+    assert summary == dict(tasks=5, solved=1, tol=1e-3, not_finite=1, median_relative_residual=0.3,
+                           max_relative_residual=2.0, median_steps=10.0, max_steps=10)  # fmt: skip
+    line = common.describe_inner_solve(summary)
+    assert line.startswith("1 of 5 inner problems solved to tol 0.001; ||∇L_prox(φ)|| median 0.3")
+    assert "1 not finite" in line
+    assert common.inner_solve_summary([None, None]) is None
+
+
+def test_imamls_evaluation_says_how_well_its_inner_problems_were_solved(tmp_path):
+    from demos import sinusoid
+
+    data = sinusoid.evaluation_tasks(seed=1, tasks=6, dtype="float64")
+    for algo in ("imaml", "maml"):
+        model = sinusoid.make_model(algo, "float64")
+        algorithm = sinusoid.make_algorithm(algo, model, 0.01, sinusoid.INNER_STEPS[algo])
+        result = sinusoid.evaluate(algorithm.init(model.init(0)), algorithm, model, data)
+        for k in sinusoid.SHOTS:
+            solved = result[str(k)].get("inner_solve")
+            if algo == "maml":
+                assert solved is None
+                continue
+            # the last batch evaluated is this K's: its residuals are the ones the solver reported
+            assert solved["tasks"] == 6 and solved["max_steps"] <= sinusoid.EVAL_STEPS
+            assert 0 < solved["median_relative_residual"] < 1  # ten line-searched steps from θ reduce it
+
+
 def test_a_checkpoint_from_another_architecture_is_refused(tmp_path):
     assert run_demo("sinusoid", "--algo", "maml", "--no-baseline", "--iterations", "2", "--eval-tasks", "3",
                     "--out", str(tmp_path)).returncode == 0  # fmt: skip
@@ -200,6 +237,18 @@ def test_fewshot_runs_end_to_end_on_generated_characters(tmp_path):
     record = json.loads((tmp_path / "results" / "maml_5way1shot.json").read_text())
     assert 0.0 <= record["test_accuracy"] <= 1.0 and record["iterations"] == 3 and len(record["curves"]) == 2
     assert record["cost"]["device"] == "cpu" and record["cost"]["peak_mb"] > 0  # timed during training
+    assert record["inner_solve"] is None  # MAML has no inner problem to solve, only steps to take
+
+
+def test_fewshot_imaml_reports_how_well_its_test_time_inner_problems_were_solved(tmp_path):
+    result = run_demo("fewshot", "--algo", "imaml", "--iterations", "2", "--checkpoint-every", "2", "--classes", "12",
+                      "5", "6", "--filters", "4", "--meta-batch", "2", "--eval-episodes", "4", "--val-episodes", "2",
+                      "--eval-steps", "3", "--out", str(tmp_path))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "results" / "imaml_5way1shot.json").read_text())
+    solved = record["inner_solve"]
+    assert solved["tasks"] == 4 and solved["max_steps"] <= 3 and solved["median_relative_residual"] is not None
+    assert f"after the 3 test-time steps: {solved['solved']} of 4 inner problems solved" in result.stdout
 
 
 def test_fewshot_asks_for_more_examples_than_exist():
