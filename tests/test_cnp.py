@@ -152,10 +152,22 @@ def test_mistakes_are_errors_that_say_what_to_do():
         CNPModel(likelihood="laplace")
     with pytest.raises(ValueError, match="min_std must be < 1"):
         CNPModel(min_std=1.0)
+    for widths, error, message in [
+        (dict(encoder=16), TypeError, r"encoder must be a sequence of hidden-layer widths, e.g. \(128, 128\), got 16"),
+        (dict(decoder="16"), TypeError, "decoder must be a sequence of hidden-layer widths"),
+        (dict(encoder=(16.0,)), TypeError, r"encoder\[0\] must be an integer, got 16.0"),
+        (dict(decoder=(8, 0)), ValueError, r"decoder\[1\] must be an integer >= 1, got 0"),
+    ]:
+        with pytest.raises(error, match=message):
+            CNPModel(**widths)
+    with pytest.raises(TypeError, match="seed must be an integer, got None"):
+        model.init(seed=None)
     with pytest.raises(TypeError, match="CNP needs a CNPModel"):
         CNP(tm.nn.MLP([1, 4, 1]))
     with pytest.raises(ValueError, match="missing \\['decoder.layers.1.bias'\\]"):
         cnp.init({n: p for n, p in model.init(0).items() if n != "decoder.layers.1.bias"})
+    with pytest.raises(ValueError, match=r"meta_params must be the CNPModel's: missing \[\], unexpected \['extra'\]"):
+        cnp.meta_grad({**theta, "extra": tm.tensor(np.ones(2))}, xs, ys, xq, yq)  # it would get a zero gradient
     with pytest.raises(ValueError, match="phi has no 'representation': make it with CNP.adapt"):
         model({n: p for n, p in theta.items() if n.startswith("decoder.")}, xq)
     with pytest.raises(ValueError, match="x_support has 5 examples per task .* but y_support has 4"):

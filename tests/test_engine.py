@@ -222,6 +222,11 @@ def test_input_that_does_not_require_grad_is_an_error() -> None:
         tm.grad(x * 2, [np.ones(1)])
 
 
+def _enter_grad_mode(enabled) -> None:
+    with tm.grad_mode(enabled):
+        pass
+
+
 def _flag_settings():
     """Every flag of the library's own API (the ops take NumPy's), as (name, call with the value)."""
     from tinymeta import meta, solvers, viz
@@ -245,6 +250,7 @@ def _flag_settings():
         ("batched", lambda v: solvers.conjugate_gradient(lambda u: u, [np.ones(2)], 2, batched=v)),
         ("constants", lambda v: viz.graph_stats(y, constants=v)),
         ("legend", lambda v: viz.to_dot(y, legend=v)),
+        ("enabled", _enter_grad_mode),
     ]
 
 
@@ -257,6 +263,57 @@ def test_every_flag_takes_true_or_false_and_refuses_what_would_be_read_as_one(in
     for value in ("no", 1, 0, None, np.array(True)):
         with pytest.raises(TypeError, match=re.escape(f"{name} must be True or False, got {value!r}")):
             call(value)
+
+
+class _ForgetsAnInput(tm.Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        return gy * self.inputs[1]  # b's gradient forgotten
+
+
+class _WrongShape(tm.Function):
+    def forward(self, x):
+        return x.sum()
+
+    def backward(self, gy):
+        return gy * 2  # () where x is (3,): should broadcast to x's shape
+
+
+class _Unreduced(tm.Function):
+    def forward(self, x):
+        return x * np.ones(3)
+
+    def backward(self, gy):
+        return gy  # (3,) where x is (): should be summed back
+
+
+class _ReturnsAnArray(tm.Function):
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, gy):
+        return gy.data * 2
+
+
+@pytest.mark.parametrize(
+    "function, inputs, message",
+    [
+        (_ForgetsAnInput, 2, r"_ForgetsAnInput.backward returned 1 gradient\(s\) for 2 input\(s\)"),
+        (_WrongShape, 1, r"_WrongShape.backward returned a gradient of shape \(\) for input 0 of shape \(3,\)"),
+        (_Unreduced, 0, r"_Unreduced.backward returned a gradient of shape \(3,\) for input 0 of shape \(\)"),
+        (_ReturnsAnArray, 1, r"_ReturnsAnArray.backward returned a ndarray for input 0 of shape \(3,\)"),
+    ],
+)
+def test_a_custom_function_whose_backward_gives_no_gradient_of_its_inputs_shape_is_named(function, inputs, message):
+    # PyTorch refuses these too; without the check the gradient would be dropped or misshapen, silently
+    x = tm.tensor(np.arange(3.0) if inputs else 2.0, requires_grad=True)
+    args = (x, tm.tensor(np.ones(3), requires_grad=True)) if inputs == 2 else (x,)
+    with pytest.raises(RuntimeError, match=message):
+        tm.grad(tm.sum(function()(*args)), list(args))
+    with pytest.raises(RuntimeError, match=message):
+        tm.sum(function()(*args)).backward()
 
 
 # ---- shape errors name both shapes ---------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 
 import tinymeta as tm
 from tinymeta import nn
-from tinymeta.meta import MAML
+from tinymeta.meta import MAML, annealed_step_loss_weights
 from tinymeta.testing import gradcheck
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,7 +258,7 @@ def test_optimisers_take_a_schedule_one_rate_per_update(name):
                 MAML(mlp_loss).init(MLP.init(0)), *regression_tasks(0)
             ),
             ValueError,
-            r"first_order_until=3\) needs the outer iteration: meta_grad\(..., iteration=i\)",
+            r"first_order_until=3\) needs the outer iteration: meta_grad, meta_loss and adapt\(..., iteration=i\)",
         ),
         (
             lambda: MAML(mlp_loss).meta_grad(MAML(mlp_loss).init(MLP.init(0)), *regression_tasks(0), iteration=-1),
@@ -291,6 +291,14 @@ def test_optimisers_take_a_schedule_one_rate_per_update(name):
             TypeError,
             r"SGD lr \(a schedule\) is called as lr\(step\), but .* 1 positional",
         ),
+        (
+            lambda: MAML(mlp_loss, inner_steps=2, step_loss_weights=[-1, 2]),
+            ValueError,
+            r"weights\[0\] must be a finite",
+        ),
+        (lambda: MAML(mlp_loss, inner_steps=2, step_loss_weights=[0, 0]), ValueError, "are all zero: the meta-loss"),
+        (lambda: annealed_step_loss_weights(3, 100)(-1), ValueError, "iteration must be an integer >= 0"),
+        (lambda: annealed_step_loss_weights(3, 100)(2.5), TypeError, "iteration must be an integer"),
         (
             lambda: MAML(mlp_loss, loss_takes_step=True),
             TypeError,
@@ -404,8 +412,6 @@ def test_fewshot_refuses_bad_mamlpp_flags_in_one_line_before_any_work(flags, mes
 
 
 def test_annealed_step_loss_weights_follow_maml_plus_plus_schedule():
-    from tinymeta.meta import annealed_step_loss_weights
-
     steps, until = 5, 200
     weights = annealed_step_loss_weights(steps, until)
     assert all(math.isclose(w, 0.2, rel_tol=1e-15) for w in weights(0)) and len(weights(0)) == 5  # equal at first
@@ -448,7 +454,7 @@ def test_a_weight_schedule_is_checked():
     data = regression_tasks(8)
     theta = MAML(mlp_loss).init(MLP.init(0))
     maml = MAML(mlp_loss, inner_steps=2, step_loss_weights=lambda i: [0.5, 0.5])
-    with pytest.raises(ValueError, match=r"needs the outer iteration: meta_grad\(..., iteration=i\)"):
+    with pytest.raises(ValueError, match=r"needs the outer iteration: meta_grad\(..., iteration=i\) weighs"):
         maml.meta_grad(theta, *data)
     with pytest.raises(ValueError, match=r"step_loss_weights\(3\) needs one weight per inner step \(2\), got 3"):
         MAML(mlp_loss, inner_steps=2, step_loss_weights=lambda i: [0.2, 0.3, 0.5]).meta_grad(theta, *data, iteration=3)

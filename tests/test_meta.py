@@ -472,12 +472,52 @@ def test_meta_parameters_are_copies_of_the_models_arrays(name):
         (lambda loss: iMAML(loss, cg_steps=2.0), "cg_steps"),
         (lambda loss: iMAML(loss, cg_damping=float("nan")), "cg_damping"),
         (lambda loss: CAVIA(loss, context_dim=1.5), "context_dim"),
+        (lambda loss: CAVIA(loss, context_dim=2, context_name=5), "context_name must be"),
+        (lambda loss: tm.meta.make("fomaml", loss, first_order_until=10), "'fomaml' is first order at every"),
         (lambda loss: ANIL(loss, head=[]), "head"),
     ],
 )
 def test_bad_settings_are_errors_naming_the_argument(make, argument):
     with pytest.raises((ValueError, TypeError), match=argument):
         make(mlp_loss(nn.MLP([1, 2, 1])))
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_ALGORITHM))
+def test_meta_parameters_that_are_not_float_tensors_are_refused_by_every_entry_point(name):
+    # an integer meta-parameter (0 where 0.0 was meant) would get a zero meta-gradient, silently
+    _, algorithm, theta = setup(name)
+    xs, ys, xq, yq = regression_tasks(np.random.default_rng(3), 2, 3)
+    first = next(n for n in theta if not n.startswith("r2d2."))
+    integer = {**theta, first: tm.tensor(np.zeros(theta[first].shape, dtype=np.int64))}
+    arrays = {n: p.numpy() for n, p in theta.items()}
+    for bad, message in ((integer, "must be floating point"), (arrays, "must be a Tensor"), ({}, "non-empty dict")):
+        for call in (
+            lambda: algorithm.meta_grad(bad, xs, ys, xq, yq),
+            lambda: algorithm.adapt(bad, xs, ys),
+            lambda: list(algorithm.fine_tune(bad, xs, ys, 1)),
+        ):
+            with pytest.raises(TypeError, match=message):
+                call()
+
+
+@pytest.mark.parametrize("cls", [MAML, Reptile, iMAML])
+def test_a_loss_fn_that_cannot_be_called_as_loss_fn_params_x_y_is_refused_at_construction(cls):
+    with pytest.raises(TypeError, match="loss_fn must be a function"):
+        cls(None)
+    with pytest.raises(TypeError, match=r"does not take 3 positional arguments"):
+        cls(lambda params, x: 0.0)
+
+
+def test_step_sizes_of_another_variant_are_refused_not_indexed_or_broadcast():
+    # Meta-SGD's α (one per entry) read by MAML++ (one per layer and step) would use α[0] for the layer
+    model = nn.MLP([1, 5, 1])
+    metasgd = MetaSGD(mlp_loss(model), inner_lr=0.1, inner_steps=1)
+    lslr = MAML(mlp_loss(model), inner_lr=0.1, inner_steps=1, learn_inner_lr="per_layer_per_step")
+    data = regression_tasks(np.random.default_rng(4), 2, 3)
+    with pytest.raises(ValueError, match=r"'inner_lr.layers.0.weight'\] has shape \(1, 5\), but learn_inner_lr="):
+        lslr.meta_grad(metasgd.init(model.init(0)), *data)
+    with pytest.raises(ValueError, match=r"has shape \(1,\), but learn_inner_lr='per_parameter' learns step sizes"):
+        metasgd.meta_grad(lslr.init(model.init(0)), *data)
 
 
 def test_numpy_integer_settings_are_accepted():
@@ -512,6 +552,15 @@ def test_inputs_and_targets_with_different_numbers_of_examples_are_named():
     assert ANIL(mlp_loss(nn.MLP([1, 2, 1])), head=np.array(["layers.1.weight"])).adapt_only == ["layers.1.weight"]
 
 
+@pytest.mark.parametrize("name", sorted(set(EVERY_ALGORITHM) - STEPLESS))
+def test_fine_tunes_first_parameters_have_the_shapes_of_the_next(name):
+    """φ_0 (θ) comes with the task axis the steps give φ_1, ..., so phi[n][t] is task t's at every step."""
+    _, algorithm, theta = setup(name)
+    xs, ys, _, _ = regression_tasks(np.random.default_rng(5), tasks=3, k=4)
+    phi_0, phi_1 = list(algorithm.fine_tune(theta, xs, ys, steps=1))
+    assert {n: p.shape for n, p in phi_0.items()} == {n: p.shape for n, p in phi_1.items()}
+
+
 @pytest.mark.parametrize("name", sorted(set(EVERY_ALGORITHM) - {"reptile", "imaml"} - STEPLESS))
 def test_fine_tune_steps_are_constants_equal_to_plain_detached_sgd(name):
     """fine_tune yields φ_0 = θ, then constants: the algorithm's own SGD steps, nothing recorded."""
@@ -538,6 +587,19 @@ def test_the_inner_loop_names_a_bad_mode_and_maml_a_misplaced_step_size():
             mlp_loss(model), theta, xs[0], ys[0], steps=1, step_size=lambda n, s: 0.1, adapt=list(theta),
             mode="exakt", loss_shape=(),
         ))  # fmt: skip
+    settings = dict(steps=1, step_size=lambda n, s: 0.1, adapt=list(theta), mode="exact", loss_shape=())
+    for changed, error, message in [
+        (dict(adapt="layers.0.bias"), ValueError, r"adapt must be a list of names of params \['layers.0.bias'"),
+        (dict(adapt=["layer.0.weight"]), ValueError, r"adapt must be a list of names .* got \['layer.0.weight'\]"),
+        (dict(step_size=0.1), TypeError, r"step_size must be a function step_size\(name, step\)"),
+        (dict(steps=-1), ValueError, "steps must be an integer >= 0"),
+    ]:
+        with pytest.raises(error, match=message):
+            next(tm.meta.inner_sgd(mlp_loss(model), theta, xs[0], ys[0], **{**settings, **changed}))
+    with pytest.raises(ValueError, match=r"the inner loop took no step: final needs at least one"):
+        tm.meta.final(tm.meta.inner_sgd(mlp_loss(model), theta, xs[0], ys[0], **{**settings, "steps": 0}))
+    with pytest.raises(TypeError, match="params must be a non-empty dict of name -> Tensor, got list"):
+        next(tm.meta.inner_sgd(mlp_loss(model), list(theta.values()), xs[0], ys[0], **settings))
     with pytest.raises(ValueError, match=r"start with 'inner_lr\.'"):
         maml.init({**model.init(0), "inner_lr.w": tm.tensor(1.0)})
     metasgd_theta = MetaSGD(mlp_loss(model), inner_lr=0.1).init(model.init(0))

@@ -123,6 +123,29 @@ def test_clip_grad_norm_scales_all_gradients_together():
     same, _ = nn.clip_grad_norm(grads, 10.0)
     assert same["a"].item() == 3.0
 
+    # clipped or not, the result is constants: whether it kept a graph must not depend on the norm
+    x = tm.tensor([3.0, 4.0], requires_grad=True)
+    (g,) = tm.grad(tm.sum(x**3), x, create_graph=True)
+    for max_norm in (1e9, 1.0):
+        assert not nn.clip_grad_norm({"x": g}, max_norm)[0]["x"].requires_grad
+
+
+def test_optimisers_and_clipping_name_what_is_not_a_dict_of_tensors():
+    params = {"w": tm.tensor([1.0], requires_grad=True), "b": tm.tensor([0.0], requires_grad=True)}
+    grads = {"w": tm.tensor([0.5]), "b": None}  # grad(..., allow_unused=True) gives None for an unused input
+    for optimiser in (nn.SGD(0.1), nn.Adam(0.1)):
+        state = optimiser.init(params)
+        with pytest.raises(TypeError, match=r"grads\['b'\] must be a Tensor, got NoneType \(grad\(..., allow_unused"):
+            optimiser.step(params, grads, state)
+        with pytest.raises(TypeError, match=r"grads\['w'\] must be a Tensor, got ndarray"):
+            optimiser.step(params, {"w": np.ones(1), "b": tm.tensor([0.0])}, state)
+        with pytest.raises(TypeError, match="params must be a dict of name -> Tensor, got list"):
+            optimiser.init(list(params.values()))
+    with pytest.raises(TypeError, match=r"grads\['b'\] must be a Tensor, got NoneType"):
+        nn.clip_grad_norm(grads, 1.0)
+    with pytest.raises(TypeError, match="grads must be a dict of name -> Tensor, got list"):
+        nn.clip_grad_norm([tm.tensor([1.0])], 1.0)
+
 
 def test_optimiser_errors():
     with pytest.raises(ValueError, match="lr"):
@@ -206,6 +229,25 @@ def test_models_check_their_settings():
     with pytest.raises(ValueError, match="n_way"):
         nn.Conv4(n_way=0)
     assert nn.Linear(np.int64(2), np.int32(3)).shapes["weight"] == (2, 3)
+    for model in (nn.Linear(1, 1), nn.MLP([1, 2, 1]), nn.Conv4(n_way=2, filters=2)):
+        for seed, error in ((True, TypeError), (None, TypeError), (1.5, TypeError), (-1, ValueError)):
+            with pytest.raises(error, match="seed must be an integer"):
+                model.init(seed)  # the same seed, the same parameters: None (fresh entropy) would break that
+
+
+def test_batch_norm_and_the_losses_name_bad_input_and_take_plain_arrays():
+    x = tm.tensor(np.random.default_rng(0).random((2, 3, 4, 4)))
+    weight, bias = tm.tensor(np.ones(3)), tm.tensor(np.zeros(3))
+    with pytest.raises(ValueError, match="batch_norm eps must be a finite number >= 0, got -1"):
+        nn.batch_norm(x, weight, bias, eps=-1)
+    for bad_x, w, b in ((x, np.ones(4), np.zeros(4)), (tm.tensor(np.ones((2, 3))), np.ones(3), np.zeros(3))):
+        with pytest.raises(ValueError, match=r"batch_norm needs x \[..., N, C, H, W\] and weight, bias \[C\]"):
+            nn.batch_norm(bad_x, tm.tensor(w), tm.tensor(b))
+    with pytest.raises(ValueError, match=r"cross_entropy expects logits \[..., N, C\] .* got shape \(3,\)"):
+        nn.cross_entropy(tm.tensor(np.zeros(3)), np.array(1))
+    logits, labels = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]]), np.array([0, 1, 1])
+    assert nn.accuracy(logits, labels).item() == pytest.approx(2 / 3)
+    assert nn.mse_loss([[0.0], [1.0]], [[0.0], [3.0]]).item() == pytest.approx(2.0)
 
 
 def test_cross_entropy_of_masked_classes_and_accuracy_of_no_examples():

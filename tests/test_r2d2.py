@@ -116,3 +116,7 @@ def test_bad_settings_and_parameters_are_named() -> None:
     with pytest.raises(TypeError, match="needs features"):
         meta.make("r2d2", loss, ways=WAYS)
     assert isinstance(meta.make("r2d2", loss, features=features, ways=WAYS), meta.R2D2)
+    with pytest.raises(ValueError, match=r"must give \[T, K, d\] features, d = 4 as the head 'head.weight' reads"):
+        meta.R2D2(loss, model, WAYS).adapt(theta(), xs, ys)  # the model's logits, not its features
+    with pytest.raises(ValueError, match=r"already hold R2D2's \['r2d2.log_lambda'"):
+        algorithm.init(theta())  # it would reset the learned λ (0.7 here), α and β to their defaults

@@ -37,6 +37,29 @@ class ExpWithConstantGradient(tm.Function):
         return gy * tm.tensor(np.exp(self.inputs[0].data))
 
 
+@pytest.mark.parametrize(
+    "settings, error, message",
+    [
+        (dict(eps=0), ValueError, "eps must be a finite number > 0"),
+        (dict(eps="1e-6"), TypeError, "eps must be a real number"),
+        (dict(atol=float("nan")), ValueError, "atol must be a finite number >= 0"),
+        (dict(rtol=-1), ValueError, "rtol must be a finite number >= 0"),
+        (dict(seed=1.5), TypeError, "seed must be an integer"),
+    ],
+)
+def test_gradcheck_names_a_bad_setting_instead_of_blaming_a_right_gradient(settings, error, message) -> None:
+    x = tm.tensor([0.3, 1.2])
+    with pytest.raises(error, match=message):
+        gradcheck(tm.tanh, [x], **settings)
+
+
+def test_inputs_given_as_one_tensor_instead_of_a_list_are_refused() -> None:
+    # iterating the tensor would check its rows as separate arguments (or a 0-d input for one element)
+    for check in (gradcheck, numerical_gradient):
+        with pytest.raises(TypeError, match=r"inputs must be a list of the arguments of f \(gradcheck\(f, \[x\]\)"):
+            check(tm.tanh, tm.tensor([0.3]))
+
+
 def test_gradcheck_accepts_a_correct_gradient() -> None:
     assert gradcheck(lambda x, y: tm.sin(x) * y, [np.array([0.1, 2.0]), np.array([3.0, -1.0])])
 

@@ -77,6 +77,17 @@ def test_outputs_must_be_tensors() -> None:
             viz.graph_stats(bad)
 
 
+def test_params_that_could_label_nothing_are_refused_and_the_other_options_named() -> None:
+    x, *_, y = affine()
+    for params in ([x], {"x": x.numpy()}):  # a list has no names; an array is not the graph's tensor
+        with pytest.raises(TypeError, match="params must be a dict of name -> the Tensor to label"):
+            viz.graph_stats(y, params=params)
+    with pytest.raises(TypeError, match=r"render got unknown options \['bogus'\]"):
+        viz.render(y, "graph.dot", bogus=1)
+    with pytest.raises(TypeError, match=r"options \['legend'\] are to_dot's and apply to outputs, not to DOT source"):
+        viz.render("digraph {}", "graph.dot", legend=False)
+
+
 def test_one_output_under_two_names_shows_both() -> None:
     y = affine()[-1]
     labels = [n.label for n in viz.graph({"loss": y, "objective": y})[0] if n.output]

@@ -48,7 +48,7 @@ else:
 @contextlib.contextmanager
 def grad_mode(enabled: bool) -> Iterator[None]:
     """Turn graph recording on or off inside the ``with`` block, restoring it afterwards."""
-    token = _recording.set(bool(enabled))
+    token = _recording.set(flag(enabled, "enabled"))
     try:
         yield
     finally:
@@ -936,9 +936,16 @@ def _backpropagate(
         input_grads = f.backward(gy)
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
-        for x, g in zip(f.inputs, input_grads):
+        if len(input_grads) != len(f.inputs):
+            raise RuntimeError(
+                f"{type(f).__name__}.backward returned {len(input_grads)} gradient(s) for {len(f.inputs)} "
+                "input(s): one per input, None for an input without one"
+            )
+        for i, (x, g) in enumerate(zip(f.inputs, input_grads)):
             if g is None or not x.requires_grad:
                 continue
+            if type(g) is not Tensor or g.data.shape != x.data.shape:
+                _bad_gradient(f, i, g, x)
             dtype = x.data.dtype
             if g.data.dtype is not dtype and g.data.dtype != dtype:  # a gradient has its input's dtype
                 g = ops.astype(g, dtype)
@@ -951,6 +958,15 @@ def _backpropagate(
             if c is None and leaves is not None:
                 leaves[key] = x
     return grads
+
+
+def _bad_gradient(f: Function, i: int, g: Any, x: Tensor) -> None:
+    """Raise: ``f.backward`` gave input ``i`` something that is not its gradient (a custom Function's bug)."""
+    what = f"a gradient of shape {g.data.shape}" if isinstance(g, Tensor) else f"a {type(g).__name__}"
+    raise RuntimeError(
+        f"{type(f).__name__}.backward returned {what} for input {i} of shape {x.data.shape}: a gradient is a "
+        "Tensor of its input's shape (sum a broadcast gradient back over the broadcast axes)"
+    )
 
 
 def _topological_order(outputs: Sequence[Tensor]) -> list[Function]:

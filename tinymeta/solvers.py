@@ -12,6 +12,7 @@ from typing import Any
 
 from ._checks import flag, integer, real
 from .backend import array_module
+from .engine import Tensor
 
 Arrays = list[Any]  # the blocks of one vector (one backend array per parameter)
 
@@ -33,6 +34,10 @@ def conjugate_gradient(
     if not isinstance(b, (list, tuple)) or not b:
         raise TypeError(f"b must be a non-empty list of arrays (the blocks of one vector), got {type(b).__name__}")
     steps, tol, batched = integer(steps, "steps", 0), real(tol, "tol", low=0), flag(batched, "batched")
+    for i, x in enumerate(b):
+        if isinstance(x, Tensor) or not hasattr(x, "shape"):
+            hint = ": pass its array, t.data (and have matvec return arrays too)" if isinstance(x, Tensor) else ""
+            raise TypeError(f"b[{i}] must be a NumPy or CuPy array, got {type(x).__name__}{hint}")
     shapes = [x.shape for x in b]
     if batched and any(len(shape) == 0 or shape[0] != shapes[0][0] for shape in shapes):
         raise ValueError(f"batched: every block of b needs the same leading (system) axis, got shapes {shapes}")

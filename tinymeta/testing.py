@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy
 
+from ._checks import integer, real
 from .backend import array_module
 from .engine import Tensor, TensorLike, grad, grad_mode, new_leaf, tensor, zeros_for_none
 
@@ -72,6 +73,7 @@ def numerical_gradient(
 
     v is the random projection ``gradcheck`` uses for the same ``seed``.
     """
+    inputs, eps, seed = _checked_inputs(inputs, eps, seed)
     arrays = [_to_float64(x) for x in inputs]
     vs = _projection_vectors(_evaluate(f, _float64_leaves(arrays)), seed)
     numeric = []
@@ -90,6 +92,15 @@ def numerical_gradient(
             g[idx] = (f_plus - f_minus) / (2 * eps)
         numeric.append(g)
     return numeric
+
+
+def _checked_inputs(inputs: Any, eps: float, seed: int) -> tuple[Sequence[TensorLike], float, int]:
+    """The inputs (a list or tuple, one per argument of f), eps (finite, > 0) and the seed (an integer >= 0)."""
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(
+            f"inputs must be a list of the arguments of f (gradcheck(f, [x]) for one), got {type(inputs).__name__}"
+        )
+    return inputs, real(eps, "eps", low=0, low_inclusive=False), integer(seed, "seed", 0)
 
 
 def _to_float64(x: TensorLike) -> Any:
@@ -113,6 +124,8 @@ def gradcheck(
     copied to float64. Returns True, or raises :class:`GradcheckError` naming the input, the
     element, the analytic and the numeric value.
     """
+    inputs, eps, seed = _checked_inputs(inputs, eps, seed)
+    atol, rtol = real(atol, "atol", low=0), real(rtol, "rtol", low=0)
     arrays = [_to_float64(x) for x in inputs]
     leaves = _float64_leaves(arrays)
     outs = _evaluate(f, leaves)

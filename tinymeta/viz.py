@@ -66,6 +66,8 @@ def graph(
     for y in outputs:
         if not isinstance(y, Tensor):
             raise TypeError(f"outputs must be Tensors (one, a sequence or a dict of them), got {type(y).__name__}")
+    if params is not None and not (isinstance(params, Mapping) and all(isinstance(t, Tensor) for t in params.values())):
+        raise TypeError("params must be a dict of name -> the Tensor to label with it (as the graph holds it)")
     names: dict[int, str] = {}
     for n, t in {**(params or {}), **named}.items():  # one tensor under several names shows them all
         names[id(t)] = f"{names[id(t)]}, {n}" if id(t) in names else n

@@ -62,6 +62,11 @@ def make(name: str, loss_fn: LossFn, **settings: Any) -> Any:
         raise TypeError(f"loss_fn must be a function (params, x, y) -> losses, got {type(loss_fn).__name__}")
     cls, variant = ALGORITHMS[name]
     fixed = sorted(set(variant) & set(settings))
+    if variant.get("first_order") and settings.get("first_order_until") is not None:
+        raise ValueError(
+            f"{name!r} is first order at every iteration; first_order_until anneals from first to second "
+            "order: make('maml', ...) or make('maml++', ...) with it"
+        )
     if fixed:
         raise ValueError(
             f"{name!r} fixes {', '.join(f'{k}={variant[k]!r}' for k in fixed)}; to set it yourself, "

@@ -34,6 +34,8 @@ class CAVIA(MAML):
         batched: bool = True,
     ) -> None:
         context_dim = integer(context_dim, "context_dim", 1)
+        if not isinstance(context_name, str) or not context_name:
+            raise TypeError(f"context_name must be the context parameter's name (a str), got {context_name!r}")
         super().__init__(
             loss_fn,
             inner_lr=inner_lr,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from .. import ops
 from .._checks import integer, real
@@ -48,6 +49,12 @@ from .inner_loop import (
 
 LIKELIHOODS = ("gaussian", "mse")
 REPRESENTATION = "representation"  # φ's entry holding the task's aggregated representation r, [T, d]
+
+
+def _widths(widths: Any, name: str) -> Sequence[Any]:
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise TypeError(f"{name} must be a sequence of hidden-layer widths, e.g. (128, 128), got {widths!r}")
+    return widths
 
 
 class CNPModel:
@@ -78,6 +85,10 @@ class CNPModel:
         self.min_std = real(min_std, "min_std", low=0)
         if self.min_std >= 1:
             raise ValueError(f"min_std must be < 1 (σ = min_std + (1 - min_std) softplus(raw)), got {min_std!r}")
+        encoder, decoder = (
+            [integer(w, f"{name}[{i}]", 1) for i, w in enumerate(_widths(widths, name))]
+            for name, widths in (("encoder", encoder), ("decoder", decoder))
+        )
         self.encoder = MLP([self.x_dim + self.y_dim, *encoder, self.representation], activation, dtype=dtype)
         outputs = 2 * self.y_dim if likelihood == "gaussian" else self.y_dim
         self.decoder = MLP([self.x_dim, *decoder, outputs], activation, context_dim=self.representation, dtype=dtype)
@@ -87,6 +98,7 @@ class CNPModel:
 
     def init(self, seed: int = 0) -> Params:
         """Fresh parameters: the encoder's drawn with ``seed``, the decoder's with ``seed + 1``."""
+        seed = integer(seed, "seed", 0)
         encoder, decoder = self.encoder.init(seed), self.decoder.init(seed + 1)
         params = {f"encoder.{n}": p for n, p in encoder.items()}
         params.update({f"decoder.{n}": p for n, p in decoder.items() if n != "context"})
@@ -168,19 +180,23 @@ class CNP:
 
     def init(self, params: Params) -> Params:
         """Meta-parameters from ``model.init(seed)``: fresh leaves that require grad."""
+        return meta_parameters(self._check(params, "params"))
+
+    def _check(self, params: Params, name: str) -> Params:
+        """``params``, checked to be the CNPModel's (no more, no fewer: an extra one would get a zero gradient)."""
         check_params(params)
         if set(params) != set(self.model.shapes):
             raise ValueError(
-                f"params must be the CNPModel's: missing {sorted(set(self.model.shapes) - set(params))}, "
+                f"{name} must be the CNPModel's: missing {sorted(set(self.model.shapes) - set(params))}, "
                 f"unexpected {sorted(set(params) - set(self.model.shapes))}"
             )
-        return meta_parameters(params)
+        return params
 
     def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
         """φ: the decoder's parameters and each task's representation r [T, d] of its support set
         [T, K, ...]: one forward pass, differentiable with respect to θ (no gradient steps)."""
         check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        check_params(meta_params)
+        self._check(meta_params, "meta_params")
         r = self.model.encode(meta_params, x_support, y_support)
         decoder = {n: p for n, p in meta_params.items() if n.startswith("decoder.")}
         return {**decoder, REPRESENTATION: r}

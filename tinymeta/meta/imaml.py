@@ -92,6 +92,8 @@ from .inner_loop import (
     Params,
     check_episode,
     check_inner_loop_settings,
+    check_loss_fn,
+    check_params,
     check_steps,
     check_tasks,
     meta_parameters,
@@ -238,7 +240,7 @@ class iMAML:  # noqa: N801  (the paper's name)
         self.inner_cg_steps = integer(inner_cg_steps, "inner_cg_steps", 1)
         if inner_solver == "gd" and self.line_search and self.inner_lr == 0:
             raise ValueError("inner_lr must be > 0 with line_search=True: it is the line search's first trial step")
-        self.loss_fn = loss_fn
+        self.loss_fn = check_loss_fn(loss_fn)
         self.last_inner: InnerReport | None = None
 
     @property
@@ -258,10 +260,12 @@ class iMAML:  # noqa: N801  (the paper's name)
     def fine_tune(
         self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
     ) -> Iterator[Params]:
-        """Test-time adaptation: φ_0 = θ, then φ_1, ..., φ_steps, one step of the inner solver each
-        (a task that has stopped stays where it is; the same dict is yielded once every task has)."""
-        steps = check_steps(steps)
-        yield dict(meta_params)
+        """Test-time adaptation: φ_0 = θ (broadcast to the T tasks), then φ_1, ..., φ_steps, one step of the
+        inner solver each (a task that has stopped stays where it is; the same dict is yielded once every
+        task has)."""
+        steps, meta_params = check_steps(steps), check_params(meta_params)
+        tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
+        yield {n: ops.broadcast_to(p, (tasks, *p.shape)) for n, p in meta_params.items()}  # θ for each task
         layout, previous = _Layout(meta_params), None
         for phi in self._solve(meta_params, x_support, y_support, steps):
             if previous is None or phi is not previous[0]:
@@ -289,7 +293,7 @@ class iMAML:  # noqa: N801  (the paper's name)
         """Yield φ_1, ..., φ_steps ([T, n] each; the same array again once every task has stopped). When
         exhausted, set ``last_inner`` and append what ``_solution`` returns to ``out``."""
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        layout = _Layout(meta_params)
+        layout = _Layout(check_params(meta_params))
         xp = array_module(meta_params[layout.names[0]].data)
         theta = layout.pack([meta_params[n].data[None] for n in layout.names], 1, xp)[0]  # [n]
         dtype = theta.dtype

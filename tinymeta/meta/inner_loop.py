@@ -34,7 +34,7 @@ from typing import Literal
 import numpy
 
 from .. import ops
-from .._checks import integer, real
+from .._checks import callable_with, integer, real
 from ..engine import (
     Tensor,
     TensorLike,
@@ -91,6 +91,11 @@ def inner_sgd(
     depends on the step: MAML++'s per-step batch norm)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    check_params(params)
+    steps = integer(steps, "steps", 0)
+    if isinstance(adapt, str) or not hasattr(adapt, "__iter__") or any(n not in params for n in adapt):
+        raise ValueError(f"adapt must be a list of names of params {sorted(params)}, got {adapt!r}")
+    callable_with(step_size, 2, "step_size", "step_size(name, step)")
     reattach = mode == "first_order" and not learned_step_sizes
     detached = reattach or mode == "detached" or not is_grad_enabled()
     phi = dict(params)
@@ -141,7 +146,8 @@ def final(trajectory: Iterator[Params]) -> Params:
     phi = None
     for phi in trajectory:  # noqa: B007  (exhaust the generator, keeping only the last)
         pass
-    assert phi is not None, "an inner loop has at least one step"
+    if phi is None:
+        raise ValueError("the inner loop took no step: final needs at least one (steps >= 1)")
     return phi
 
 
@@ -193,6 +199,11 @@ def adapted_without_steps(adapt: Callable[[], Params], steps: int) -> Iterator[P
         phi = adapt()
     for _ in range(steps + 1):
         yield phi
+
+
+def check_loss_fn(loss_fn: LossFn) -> LossFn:
+    """``loss_fn`` itself, checked to be callable as ``loss_fn(params, x, y)``."""
+    return callable_with(loss_fn, 3, "loss_fn", "loss_fn(params, x, y) -> per-task losses")
 
 
 def check_params(params: Params) -> Params:

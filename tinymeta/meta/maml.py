@@ -88,6 +88,7 @@ from .inner_loop import (
     StepSize,
     check_episode,
     check_inner_loop_settings,
+    check_loss_fn,
     check_params,
     check_steps,
     check_tasks,
@@ -114,12 +115,15 @@ def step_size_key(name: str) -> str:
 
 
 def _checked_weights(weights: Any, inner_steps: int, name: str) -> list[float]:
-    """One finite weight per inner step."""
+    """One finite weight >= 0 per inner step, not all zero (a negative weight would have the outer loop
+    raise that step's query loss; all zero, a meta-gradient of zero)."""
     if isinstance(weights, str) or not hasattr(weights, "__len__"):
         raise TypeError(f"{name} must be a sequence of one weight per inner step, got {weights!r}")
-    checked = [real(w, f"{name}[{i}]") for i, w in enumerate(weights)]
+    checked = [real(w, f"{name}[{i}]", low=0) for i, w in enumerate(weights)]
     if len(checked) != inner_steps:
         raise ValueError(f"{name} needs one weight per inner step ({inner_steps}), got {len(checked)}")
+    if not any(checked):
+        raise ValueError(f"{name} are all zero: the meta-loss would be 0 whatever the parameters")
     return checked
 
 
@@ -140,6 +144,7 @@ def annealed_step_loss_weights(inner_steps: int, anneal_until: int) -> Callable[
     floor = 0.03 / inner_steps
 
     def weights(iteration: int) -> list[float]:
+        iteration = integer(iteration, "iteration", 0)
         if iteration >= anneal_until:
             return [0.0] * (inner_steps - 1) + [1.0]
         earlier = max(1 / inner_steps - (1 / inner_steps) * iteration / anneal_until, floor)
@@ -195,6 +200,8 @@ class MAML:
                 )
         if loss_takes_step:
             callable_with(loss_fn, 4, "loss_fn with loss_takes_step=True", "loss_fn(params, x, y, step)")
+        else:
+            check_loss_fn(loss_fn)
         if adapt_only is not None:
             if isinstance(adapt_only, str) or not hasattr(adapt_only, "__iter__"):
                 raise TypeError(f"adapt_only must be a list of parameter names (or None for all), got {adapt_only!r}")
@@ -358,7 +365,8 @@ class MAML:
         if iteration is None:
             raise ValueError(
                 f"{type(self).__name__}(first_order_until={self.first_order_until}) needs the outer iteration: "
-                f"meta_grad(..., iteration=i) is first order for i < {self.first_order_until}, exact from then on"
+                f"meta_grad, meta_loss and adapt(..., iteration=i) are first order for i < {self.first_order_until}, "
+                "exact from then on (fine_tune, for evaluation, needs none)"
             )
         return iteration < self.first_order_until
 
@@ -404,10 +412,13 @@ class MAML:
         meta = meta_parameters(self._check_params(params))
         if self.learn_inner_lr is not None:
             for n in self._adapted(meta):
-                shape = meta[n].shape if self.learn_inner_lr == "per_parameter" else (self.inner_steps,)
                 xp = array_module(meta[n].data)
-                meta[step_size_key(n)] = new_leaf(xp.full(shape, self.inner_lr, dtype=meta[n].dtype))
+                meta[step_size_key(n)] = new_leaf(xp.full(self._step_size_shape(meta[n]), self.inner_lr, meta[n].dtype))
         return meta
+
+    def _step_size_shape(self, param: Tensor) -> tuple[int, ...]:
+        """Meta-SGD's α has its parameter's shape; LSLR's one entry per inner step."""
+        return param.shape if self.learn_inner_lr == "per_parameter" else (self.inner_steps,)
 
     def split(self, meta_params: Params) -> tuple[Params, Params]:
         """(θ, the learned step sizes by parameter name): the entries named ``step_size_key(name)``
@@ -429,6 +440,14 @@ class MAML:
                 f"parameter {self._adapted(params)}, got {sorted(step_sizes)}; make them with "
                 f"{type(self).__name__}.init(params)"
             )
+        for n, alpha in step_sizes.items():  # another variant's step sizes would broadcast, or index, wrongly
+            if alpha.shape != self._step_size_shape(params[n]):
+                raise ValueError(
+                    f"meta_params[{step_size_key(n)!r}] has shape {alpha.shape}, but learn_inner_lr="
+                    f"{self.learn_inner_lr!r} learns step sizes of shape {self._step_size_shape(params[n])} for "
+                    f"{n!r}: were these meta-parameters made by another variant (Meta-SGD: per parameter; "
+                    "MAML++: per layer and step)?"
+                )
         return params, step_sizes
 
     def step_size(self, step_sizes: Params) -> StepSize:

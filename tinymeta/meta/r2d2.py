@@ -76,6 +76,11 @@ class R2D2:
         missing = [n for n in self.head if n not in params]
         if missing:
             raise ValueError(f"params have no {missing}: R2D2's head names must be the model's linear head")
+        made = [n for n in HEAD_PARAMETERS if n in params]
+        if made:  # init again would reset learned values to their defaults
+            raise ValueError(
+                f"params already hold R2D2's {made}: they are meta-parameters (init takes the model's parameters)"
+            )
         like = params[self.head[0]].data
         xp = array_module(like)
         initial = (math.log(self.lam), self.scale, 0.0)
@@ -94,6 +99,14 @@ class R2D2:
             raise ValueError(f"meta_params lack {missing}: make them with R2D2.init(model.init(seed))")
         model = {n: p for n, p in meta_params.items() if n not in HEAD_PARAMETERS}
         x = self.features(model, x_support)  # X_i [T, K, d]
+        reads = meta_params[self.head[0]].shape[0] if self.head[0] in meta_params else None
+        if not isinstance(x, Tensor) or x.ndim != 3 or (reads is not None and x.shape[-1] != reads):
+            got = f"shape {x.shape}" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(
+                f"features(params, x_support) must give [T, K, d] features, d = {reads} as the head "
+                f"{self.head[0]!r} reads, got {got}: pass the model's features function (model.features), "
+                "not the model"
+            )
         targets = self._targets(as_tensor(y_support, x), x)  # Y_i [T, K, N]
         lam = ops.exp(meta_params["r2d2.log_lambda"])
         gram = ops.matmul(x, ops.swapaxes(x, -1, -2))  # X X^T [T, K, K]

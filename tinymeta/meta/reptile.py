@@ -22,6 +22,8 @@ from .inner_loop import (
     Params,
     check_episode,
     check_inner_loop_settings,
+    check_loss_fn,
+    check_params,
     check_steps,
     check_tasks,
     detached_sgd,
@@ -36,13 +38,14 @@ class Reptile:
 
     def __init__(self, loss_fn: LossFn, inner_lr: float = 0.01, inner_steps: int = 5, batched: bool = True) -> None:
         self.inner_lr, self.inner_steps = check_inner_loop_settings(inner_lr, inner_steps)
-        self.loss_fn, self.batched = loss_fn, flag(batched, "batched")
+        self.loss_fn, self.batched = check_loss_fn(loss_fn), flag(batched, "batched")
 
     def init(self, params: Params) -> Params:
         return meta_parameters(params)
 
     def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
         """φ̃ after ``inner_steps`` SGD steps, with a task axis [T, ...] (not differentiable)."""
+        check_params(meta_params)
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         if not self.batched:
             per_task = [final(self._steps(meta_params, x_support[t], y_support[t], None)) for t in range(tasks)]
@@ -52,10 +55,11 @@ class Reptile:
     def fine_tune(
         self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, steps: int
     ) -> Iterator[Params]:
-        """Test-time adaptation: φ_0 = θ, then φ_1, ..., φ_steps of plain SGD with ``inner_lr``."""
-        steps = check_steps(steps)
+        """Test-time adaptation: φ_0 = θ (broadcast to the T tasks), then φ_1, ..., φ_steps of plain SGD with
+        ``inner_lr``."""
+        steps, meta_params = check_steps(steps), check_params(meta_params)
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        yield dict(meta_params)
+        yield {n: ops.broadcast_to(p, (tasks, *p.shape)) for n, p in meta_params.items()}  # θ for each task
         yield from self._steps(meta_params, x_support, y_support, tasks, steps)
 
     def _steps(

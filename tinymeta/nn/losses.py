@@ -13,11 +13,12 @@ from ..backend import array_module
 from ..engine import Tensor, TensorLike, as_tensor, wrap_array
 
 
-def mse_loss(prediction: Tensor, target: TensorLike) -> Tensor:
+def mse_loss(prediction: TensorLike, target: TensorLike) -> Tensor:
     """Mean squared error over the examples (and output features) of each task.
 
     prediction, target: [..., N, D] -> [...]:  L = (1 / (N D)) sum_{n,d} (prediction - target)^2.
     """
+    prediction = as_tensor(prediction)
     target = as_tensor(target, prediction)
     if prediction.shape != target.shape:
         raise ValueError(f"mse_loss: prediction shape {prediction.shape} != target shape {target.shape}")
@@ -28,6 +29,8 @@ def mse_loss(prediction: Tensor, target: TensorLike) -> Tensor:
 
 
 def _label_mask(logits: Tensor, labels: TensorLike, name: str) -> Any:
+    if logits.ndim < 2:
+        raise ValueError(f"{name} expects logits [..., N, C] (N examples, C classes), got shape {logits.shape}")
     labels = as_tensor(labels, logits)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{name}: labels must be integers, got dtype {labels.dtype}")
@@ -43,21 +46,23 @@ def _label_mask(logits: Tensor, labels: TensorLike, name: str) -> Any:
     return labels.data[..., None] == xp.arange(classes)
 
 
-def cross_entropy(logits: Tensor, labels: TensorLike) -> Tensor:
+def cross_entropy(logits: TensorLike, labels: TensorLike) -> Tensor:
     """Softmax cross-entropy from logits, averaged over the examples of each task.
 
     logits [..., N, C], integer labels [..., N] -> [...]:  L = -(1/N) sum_n log softmax(logits_n)[y_n],
     computed with log_softmax (stable for any logits). The label's entry is selected, not multiplied
     by a one-hot vector, so a masked class (a logit of -inf) costs nothing instead of -inf * 0 = NaN.
     """
+    logits = as_tensor(logits)
     is_label = _label_mask(logits, labels, "cross_entropy")
     picked = ops.where(is_label, ops.log_softmax(logits, axis=-1), 0.0)
     return -ops.mean(ops.sum(picked, axis=-1), axis=-1)
 
 
-def accuracy(logits: Tensor, labels: TensorLike) -> Tensor:
+def accuracy(logits: TensorLike, labels: TensorLike) -> Tensor:
     """Fraction of examples whose largest logit is the label, per task: [..., N, C] -> [...]
     (NaN for a task without examples, as the mean of nothing)."""
+    logits = as_tensor(logits)
     is_label = _label_mask(logits, labels, "accuracy")
     xp = array_module(logits.data)
     hits = (logits.data.argmax(axis=-1)[..., None] == xp.arange(logits.shape[-1])) & is_label

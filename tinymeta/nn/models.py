@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import ops
-from .._checks import integer
+from .._checks import integer, real
 from ..engine import Tensor, TensorLike, as_tensor, tensor
 
 Params = dict[str, Tensor]
@@ -29,6 +29,11 @@ def _float_dtype(dtype: str, model: str) -> str:
     if np.dtype(dtype).kind != "f":
         raise ValueError(f"{model} dtype must be a floating-point dtype (float32 or float64), got {dtype!r}")
     return str(np.dtype(dtype))
+
+
+def _random(seed: int) -> np.random.Generator:
+    """The generator of a model's initial parameters: the same ``seed`` (an integer >= 0), the same ones."""
+    return np.random.default_rng(integer(seed, "seed", 0))
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float, dtype: str) -> Tensor:
@@ -108,7 +113,7 @@ class Linear(Model):
         self.shapes = {"weight": (in_features, out_features), "bias": (out_features,)}
 
     def init(self, seed: int = 0) -> Params:
-        rng = np.random.default_rng(seed)
+        rng = _random(seed)
         bound = 1 / math.sqrt(self.in_features)
         return {name: _uniform(rng, shape, bound, self.dtype) for name, shape in self.shapes.items()}
 
@@ -150,7 +155,7 @@ class MLP(Model):
         self.head_names = [f"layers.{last}.weight", f"layers.{last}.bias"]
 
     def init(self, seed: int = 0) -> Params:
-        rng = np.random.default_rng(seed)
+        rng = _random(seed)
         params = {}
         for i in range(len(self.sizes) - 1):
             fan_in, fan_out = self.shapes[f"layers.{i}.weight"]
@@ -240,7 +245,7 @@ class Conv4(Model):
         self.head_names = ["head.weight", "head.bias"]
 
     def init(self, seed: int = 0) -> Params:
-        rng = np.random.default_rng(seed)
+        rng = _random(seed)
         params = {}
         for name, shape in self.shapes.items():
             if ".norm.weight" in name:  # per-step ones too ("...norm.weight.step2")
@@ -292,6 +297,13 @@ def batch_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Te
     y = weight * (x - mean) / sqrt(var + eps) + bias, the statistics taken over (N, H, W) for each
     channel (and separately for each task when there is a task axis); weight, bias: [C] or [T, C].
     """
+    eps = real(eps, "batch_norm eps", low=0)
+    channels = x.shape[-3] if x.ndim >= 4 else None
+    if channels is None or weight.shape[-1:] != (channels,) or bias.shape[-1:] != (channels,):
+        raise ValueError(
+            f"batch_norm needs x [..., N, C, H, W] and weight, bias [C] or [T, C]; got x {x.shape}, weight "
+            f"{weight.shape}, bias {bias.shape}"
+        )
     axes = (-4, -2, -1)
     mean = ops.mean(x, axis=axes, keepdims=True)
     centred = x - mean

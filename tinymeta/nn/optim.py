@@ -93,9 +93,22 @@ def _rate_at(lr: LearningRate, step: int, name: str) -> float:
     return real(lr(step), f"{name} schedule({step})", low=0)
 
 
+def _tensors(values: Any, name: str) -> Params:
+    """``values`` itself, checked to be a dict of name -> Tensor."""
+    if not isinstance(values, dict):
+        raise TypeError(f"{name} must be a dict of name -> Tensor, got {type(values).__name__}")
+    for key, value in values.items():
+        if not isinstance(value, Tensor):
+            hint = " (grad(..., allow_unused=True) gives None for an unused input)" if value is None else ""
+            raise TypeError(f"{name}[{key!r}] must be a Tensor, got {type(value).__name__}{hint}")
+    return values
+
+
 def _gradients(params: Params, grads: Params, state: dict[str, Any], buffers: tuple[str, ...]) -> dict[str, Any]:
     """The gradient arrays, checked against the parameters and the optimiser state, each in its
     parameter's dtype (a gradient has its parameter's dtype, so the state never drifts to float64)."""
+    _tensors(params, "params")
+    _tensors(grads, "grads")
     if set(params) != set(grads):
         raise ValueError(f"grads keys {sorted(grads)} do not match params keys {sorted(params)}")
     for buffer in buffers:
@@ -124,6 +137,7 @@ class SGD:
             raise ValueError(f"SGD momentum must be < 1, got {momentum!r}")
 
     def init(self, params: Params) -> dict[str, Any]:
+        _tensors(params, "params")
         state: dict[str, Any] = {"velocity": {n: array_module(p.data).zeros_like(p.data) for n, p in params.items()}}
         if callable(self.lr):
             state["updates"] = 0
@@ -162,7 +176,7 @@ class Adam:
             raise ValueError(f"Adam betas must be < 1, got {betas!r}")
 
     def init(self, params: Params) -> dict[str, Any]:
-        zeros = {n: array_module(p.data).zeros_like(p.data) for n, p in params.items()}
+        zeros = {n: array_module(p.data).zeros_like(p.data) for n, p in _tensors(params, "params").items()}
         return {"step": 0, "m": zeros, "v": {n: z.copy() for n, z in zeros.items()}}
 
     def step(self, params: Params, grads: Params, state: dict[str, Any]) -> tuple[Params, dict[str, Any]]:
@@ -182,14 +196,15 @@ class Adam:
 def clip_grad_norm(grads: Params, max_norm: float) -> tuple[Params, float]:
     """Scale all gradients together so that their joint L2 norm is at most ``max_norm``.
 
-    Returns the (possibly scaled) gradients and the norm before clipping. ``max_norm=inf`` clips nothing.
+    Returns the gradients (constants, clipped or not: an optimiser's input) and the norm before
+    clipping. ``max_norm=inf`` clips nothing.
     """
     max_norm = real(max_norm, "max_norm", low=0, low_inclusive=False, allow_inf=True)
-    for name, g in grads.items():
+    for name, g in _tensors(grads, "grads").items():
         if g.dtype.kind not in "fiu":
             raise TypeError(f"grads[{name!r}] must be real, got dtype {g.dtype}")
     total = math.sqrt(sum(float((g.data * g.data).sum()) for g in grads.values()))
     if total <= max_norm:
-        return dict(grads), total
+        return {n: g.detach() for n, g in grads.items()}, total
     factor = max_norm / (total + 1e-12)
     return {n: wrap_array(g.data * factor) for n, g in grads.items()}, total
