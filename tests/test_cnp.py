@@ -160,6 +160,7 @@ def test_mistakes_are_errors_that_say_what_to_do():
     ]:
         with pytest.raises(error, match=message):
             CNPModel(**widths)
+    assert CNPModel(encoder=np.array([8, 8])).encoder.sizes == CNPModel(encoder=(8, 8)).encoder.sizes
     with pytest.raises(TypeError, match="seed must be an integer, got None"):
         model.init(seed=None)
     with pytest.raises(TypeError, match="CNP needs a CNPModel"):

@@ -316,6 +316,19 @@ def test_a_custom_function_whose_backward_gives_no_gradient_of_its_inputs_shape_
         tm.sum(function()(*args)).backward()
 
 
+def test_a_custom_function_may_return_its_gradients_as_a_list() -> None:
+    class Product(tm.Function):
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, gy):
+            a, b = self.inputs
+            return [gy * b, gy * a]
+
+    a, b = tm.tensor(2.0, requires_grad=True), tm.tensor(3.0, requires_grad=True)
+    assert [g.item() for g in tm.grad(Product()(a, b), [a, b])] == [3.0, 2.0]
+
+
 # ---- shape errors name both shapes ---------------------------------------------------------------
 
 

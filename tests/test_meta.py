@@ -490,7 +490,12 @@ def test_meta_parameters_that_are_not_float_tensors_are_refused_by_every_entry_p
     first = next(n for n in theta if not n.startswith("r2d2."))
     integer = {**theta, first: tm.tensor(np.zeros(theta[first].shape, dtype=np.int64))}
     arrays = {n: p.numpy() for n, p in theta.items()}
-    for bad, message in ((integer, "must be floating point"), (arrays, "must be a Tensor"), ({}, "non-empty dict")):
+    cases = [
+        (integer, r"meta_params\['.*'\] must be floating point"),
+        (arrays, r"meta_params\['.*'\] must be a Tensor"),
+        ({}, "meta_params must be a non-empty dict"),
+    ]
+    for bad, message in cases:
         for call in (
             lambda: algorithm.meta_grad(bad, xs, ys, xq, yq),
             lambda: algorithm.adapt(bad, xs, ys),

@@ -233,6 +233,8 @@ def test_models_check_their_settings():
         for seed, error in ((True, TypeError), (None, TypeError), (1.5, TypeError), (-1, ValueError)):
             with pytest.raises(error, match="seed must be an integer"):
                 model.init(seed)  # the same seed, the same parameters: None (fresh entropy) would break that
+        drawn = model.init(np.random.default_rng(3))  # or a Generator to draw them from
+        assert all(np.array_equal(drawn[n].numpy(), p.numpy()) for n, p in model.init(3).items())
 
 
 def test_batch_norm_and_the_losses_name_bad_input_and_take_plain_arrays():

@@ -101,6 +101,10 @@ def test_fine_tune_yields_the_solved_head_without_a_graph() -> None:
 
 
 def test_bad_settings_and_parameters_are_named() -> None:
+    with pytest.raises(TypeError, match=r"loss_fn is called as loss_fn\(params, x, y\)"):
+        meta.R2D2(lambda phi, x: 0.0, features, WAYS)
+    with pytest.raises(TypeError, match=r"features is called as features\(params, x\)"):
+        meta.R2D2(loss, lambda params: params, WAYS)
     with pytest.raises(ValueError, match="lam must be a finite number > 0"):
         meta.R2D2(loss, features, WAYS, lam=0.0)
     with pytest.raises(ValueError, match="ways must be"):

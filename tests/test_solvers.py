@@ -72,6 +72,11 @@ def test_negative_curvature_at_the_first_step_returns_zero():
         (lambda: conjugate_gradient(lambda v: v, np.ones(3), steps=3), TypeError, "b must be a non-empty list"),
         (lambda: conjugate_gradient(lambda v: v, [tm.tensor(np.ones(3))], steps=3), TypeError, r"b\[0\] must be a Num"),
         (lambda: conjugate_gradient(lambda v: v, [[1.0, 1.0]], steps=3), TypeError, r"b\[0\] must be a NumPy or CuPy"),
+        (
+            lambda: conjugate_gradient(lambda v: [tm.tensor(v[0])], [np.ones(3)], steps=3),
+            TypeError,
+            "matvec must return a list of arrays, got Tensors in it",
+        ),
         (lambda: conjugate_gradient(lambda v: v, [np.ones(3)], steps=-1), ValueError, "steps must be an integer >= 0"),
         (lambda: conjugate_gradient(lambda v: v, [np.ones(3)], steps=2.5), TypeError, "steps must be an integer"),
         (lambda: conjugate_gradient(lambda v: v, [np.ones(3)], steps=3, tol=-1), ValueError, "tol must be"),

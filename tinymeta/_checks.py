@@ -1,9 +1,11 @@
 """Argument checks shared by the library. Each names the user's own argument in its error.
 
-Flags are True or False (Python's or NumPy's), never a string or a number that would be read as one
-(``first_order="no"`` is refused, not taken as true). Integers may be Python or NumPy integers
-(``np.int64(3)`` wherever ``3`` is accepted), never bools or floats; real settings may be any real
-number but NaN, and infinity only where it means something (``max_norm=inf``: no clipping).
+Flags of tinymeta's own API are True or False (Python's or NumPy's), never a string or a number
+that would be read as one (``first_order="no"`` is refused, not taken as true); the ops that mirror
+NumPy (``keepdims``, ``linalg.cholesky(upper=...)``) read their flags as NumPy does. Integers may
+be Python or NumPy integers (``np.int64(3)`` wherever ``3`` is accepted), never bools or floats;
+real settings may be any real number but NaN, and infinity only where it means something
+(``max_norm=inf``: no clipping).
 """
 
 from __future__ import annotations

@@ -704,9 +704,19 @@ class Function:
     ``in_backward`` is set (True) only on a Function recorded by a backward pass run with
     ``create_graph=True``: a node of a gradient's graph, not of the forward pass (``tinymeta.viz``
     draws them apart; read it with ``getattr(f, "in_backward", False)``).
+
+    A Function written outside tinymeta has what its ``backward`` returns checked (one gradient per
+    input, each a Tensor of its input's shape), so a forgotten or misshapen gradient is an error that
+    names it; tinymeta's own ops are spared the per-node cost, their gradients' shapes being tested
+    op by op (tests/test_ops.py).
     """
 
     __slots__ = ("inputs", "output", "in_backward")
+    check_backward = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.check_backward = not cls.__module__.startswith("tinymeta.")
 
     def __call__(self, *inputs: Tensor) -> Tensor:
         if len(inputs) == 1:
@@ -935,17 +945,12 @@ def _backpropagate(
             continue
         input_grads = f.backward(gy)
         if type(input_grads) is not tuple:
-            input_grads = (input_grads,)
-        if len(input_grads) != len(f.inputs):
-            raise RuntimeError(
-                f"{type(f).__name__}.backward returned {len(input_grads)} gradient(s) for {len(f.inputs)} "
-                "input(s): one per input, None for an input without one"
-            )
-        for i, (x, g) in enumerate(zip(f.inputs, input_grads)):
+            input_grads = tuple(input_grads) if type(input_grads) is list else (input_grads,)
+        if f.check_backward:
+            _check_gradients(f, input_grads)
+        for x, g in zip(f.inputs, input_grads):
             if g is None or not x.requires_grad:
                 continue
-            if type(g) is not Tensor or g.data.shape != x.data.shape:
-                _bad_gradient(f, i, g, x)
             dtype = x.data.dtype
             if g.data.dtype is not dtype and g.data.dtype != dtype:  # a gradient has its input's dtype
                 g = ops.astype(g, dtype)
@@ -960,13 +965,21 @@ def _backpropagate(
     return grads
 
 
-def _bad_gradient(f: Function, i: int, g: Any, x: Tensor) -> None:
-    """Raise: ``f.backward`` gave input ``i`` something that is not its gradient (a custom Function's bug)."""
-    what = f"a gradient of shape {g.data.shape}" if isinstance(g, Tensor) else f"a {type(g).__name__}"
-    raise RuntimeError(
-        f"{type(f).__name__}.backward returned {what} for input {i} of shape {x.data.shape}: a gradient is a "
-        "Tensor of its input's shape (sum a broadcast gradient back over the broadcast axes)"
-    )
+def _check_gradients(f: Function, input_grads: tuple[Any, ...]) -> None:
+    """A custom Function's ``backward`` result: one gradient per input, each None or a Tensor of its
+    input's shape; a RuntimeError naming the Function otherwise (the gradient would flow on wrong)."""
+    if len(input_grads) != len(f.inputs):
+        raise RuntimeError(
+            f"{type(f).__name__}.backward returned {len(input_grads)} gradient(s) for {len(f.inputs)} "
+            "input(s): one per input, None for an input without one"
+        )
+    for i, (x, g) in enumerate(zip(f.inputs, input_grads)):
+        if g is not None and (not isinstance(g, Tensor) or g.data.shape != x.data.shape):
+            what = f"a gradient of shape {g.data.shape}" if isinstance(g, Tensor) else f"a {type(g).__name__}"
+            raise RuntimeError(
+                f"{type(f).__name__}.backward returned {what} for input {i} of shape {x.data.shape}: a "
+                "gradient is a Tensor of its input's shape (sum a broadcast gradient back over the broadcast axes)"
+            )
 
 
 def _topological_order(outputs: Sequence[Tensor]) -> list[Function]:

@@ -45,6 +45,8 @@ def conjugate_gradient(
 
     def product(v: Arrays) -> Arrays:
         av = matvec(v)
+        if isinstance(av, (list, tuple)) and any(isinstance(x, Tensor) for x in av):
+            raise TypeError("matvec must return a list of arrays, got Tensors in it: return t.data for each")
         if not isinstance(av, (list, tuple)) or [getattr(x, "shape", None) for x in av] != shapes:
             got = [getattr(x, "shape", None) for x in av] if isinstance(av, (list, tuple)) else type(av).__name__
             raise ValueError(f"matvec must return a list of arrays shaped like b's blocks {shapes}, got {got}")

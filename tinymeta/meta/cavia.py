@@ -51,13 +51,13 @@ class CAVIA(MAML):
         """The network's parameters as meta-parameters (the context, if present, is dropped)."""
         return super().init({n: p for n, p in params.items() if n != self.context_name})
 
-    def _check_params(self, params: Params) -> Params:
+    def _check_params(self, params: Params, name: str = "params") -> Params:
         if self.context_name in params:
             raise ValueError(
                 f"{self.context_name!r} is CAVIA's per-task context, reset to zero for every task, not a "
                 "meta-parameter; make the meta-parameters with CAVIA.init(params)"
             )
-        return super()._check_params(params)
+        return super()._check_params(params, name)
 
     def task_params(self, params: Params, tasks: int | None) -> Params:
         """The shared network, plus a zero context [T, k] (or [k]) that requires grad."""

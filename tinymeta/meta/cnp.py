@@ -33,6 +33,8 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy
+
 from .. import ops
 from .._checks import integer, real
 from ..engine import Tensor, TensorLike, as_tensor
@@ -52,6 +54,8 @@ REPRESENTATION = "representation"  # φ's entry holding the task's aggregated re
 
 
 def _widths(widths: Any, name: str) -> Sequence[Any]:
+    if isinstance(widths, numpy.ndarray) and widths.ndim == 1:
+        return list(widths)
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
         raise TypeError(f"{name} must be a sequence of hidden-layer widths, e.g. (128, 128), got {widths!r}")
     return widths

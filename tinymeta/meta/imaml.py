@@ -61,7 +61,7 @@ kink's one-sided slope, not the distance to φ*, and the reported ``converged`` 
 implicit gradient ignores the kink (∇²L sees neither side's constraint) and is an approximation,
 however well φ* is found. A smooth activation (tanh) solves to 1e-12.
 
-``fine_tune`` (test-time adaptation) yields the same solver's iterates: φ_0 = θ, then one solver
+``fine_tune`` (test-time adaptation) yields the same solver's iterates: φ_0 = θ (for each task), then one solver
 step each (a task that has stopped stays where it is), so its last iterate after ``inner_steps``
 steps is ``adapt``'s φ*.
 
@@ -263,7 +263,7 @@ class iMAML:  # noqa: N801  (the paper's name)
         """Test-time adaptation: φ_0 = θ (broadcast to the T tasks), then φ_1, ..., φ_steps, one step of the
         inner solver each (a task that has stopped stays where it is; the same dict is yielded once every
         task has)."""
-        steps, meta_params = check_steps(steps), check_params(meta_params)
+        steps, meta_params = check_steps(steps), check_params(meta_params, "meta_params")
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         yield {n: ops.broadcast_to(p, (tasks, *p.shape)) for n, p in meta_params.items()}  # θ for each task
         layout, previous = _Layout(meta_params), None
@@ -293,7 +293,7 @@ class iMAML:  # noqa: N801  (the paper's name)
         """Yield φ_1, ..., φ_steps ([T, n] each; the same array again once every task has stopped). When
         exhausted, set ``last_inner`` and append what ``_solution`` returns to ``out``."""
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        layout = _Layout(check_params(meta_params))
+        layout = _Layout(check_params(meta_params, "meta_params"))
         xp = array_module(meta_params[layout.names[0]].data)
         theta = layout.pack([meta_params[n].data[None] for n in layout.names], 1, xp)[0]  # [n]
         dtype = theta.dtype

@@ -93,9 +93,10 @@ def inner_sgd(
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     check_params(params)
     steps = integer(steps, "steps", 0)
-    if isinstance(adapt, str) or not hasattr(adapt, "__iter__") or any(n not in params for n in adapt):
+    if isinstance(adapt, str) or not isinstance(adapt, (list, tuple)) or any(n not in params for n in adapt):
         raise ValueError(f"adapt must be a list of names of params {sorted(params)}, got {adapt!r}")
-    callable_with(step_size, 2, "step_size", "step_size(name, step)")
+    if not callable(step_size):
+        raise TypeError(f"step_size must be a function step_size(name, step) -> α, got {type(step_size).__name__}")
     reattach = mode == "first_order" and not learned_step_sizes
     detached = reattach or mode == "detached" or not is_grad_enabled()
     phi = dict(params)
@@ -186,7 +187,7 @@ def check_inner_loop_settings(inner_lr: float, inner_steps: int) -> tuple[float,
 
 
 def check_steps(steps: int) -> int:
-    """The number of test-time steps of ``fine_tune``: an integer >= 0 (0 yields θ alone)."""
+    """The number of test-time steps of ``fine_tune``: an integer >= 0 (0 yields φ_0 alone: θ, for each task)."""
     return integer(steps, "steps", 0)
 
 
@@ -206,15 +207,16 @@ def check_loss_fn(loss_fn: LossFn) -> LossFn:
     return callable_with(loss_fn, 3, "loss_fn", "loss_fn(params, x, y) -> per-task losses")
 
 
-def check_params(params: Params) -> Params:
-    """``params`` itself, checked to be a non-empty dict of floating-point tensors."""
+def check_params(params: Params, name: str = "params") -> Params:
+    """``params`` itself, checked to be a non-empty dict of floating-point tensors (``name``: the
+    argument's, for the error)."""
     if not isinstance(params, dict) or not params:
-        raise TypeError(f"params must be a non-empty dict of name -> Tensor, got {type(params).__name__}")
+        raise TypeError(f"{name} must be a non-empty dict of name -> Tensor, got {type(params).__name__}")
     for n, p in params.items():
         if not isinstance(p, Tensor):
-            raise TypeError(f"params[{n!r}] must be a Tensor, got {type(p).__name__}")
+            raise TypeError(f"{name}[{n!r}] must be a Tensor, got {type(p).__name__}")
         if p.dtype.kind != "f":
-            raise TypeError(f"params[{n!r}] must be floating point, got dtype {p.dtype}")
+            raise TypeError(f"{name}[{n!r}] must be floating point, got dtype {p.dtype}")
     return params
 
 
@@ -229,7 +231,8 @@ def value_and_meta_grad(meta_loss: Callable[[Params], Tensor], meta_params: Para
     scalar Tensor. Recording is on inside, whatever the caller's ``no_grad``, and a meta-parameter
     that does not require grad (a plain copy of θ) is differentiated all the same; one that the loss
     does not use gets a zero gradient."""
-    meta_params = {n: p if p.requires_grad else new_leaf(p.data) for n, p in check_params(meta_params).items()}
+    check_params(meta_params, "meta_params")
+    meta_params = {n: p if p.requires_grad else new_leaf(p.data) for n, p in meta_params.items()}
     with grad_mode(True):
         loss = meta_loss(meta_params)
     params = list(meta_params.values())

@@ -427,7 +427,7 @@ class MAML:
         step_sizes = {
             n.removeprefix(STEP_SIZE_PREFIX): p for n, p in meta_params.items() if n.startswith(STEP_SIZE_PREFIX)
         }
-        self._check_params(params)
+        self._check_params(params, "meta_params")
         if self.learn_inner_lr is None and step_sizes:
             raise ValueError(
                 f"meta_params hold learned step sizes {sorted(map(step_size_key, step_sizes))}, but this "
@@ -445,8 +445,8 @@ class MAML:
                 raise ValueError(
                     f"meta_params[{step_size_key(n)!r}] has shape {alpha.shape}, but learn_inner_lr="
                     f"{self.learn_inner_lr!r} learns step sizes of shape {self._step_size_shape(params[n])} for "
-                    f"{n!r}: were these meta-parameters made by another variant (Meta-SGD: per parameter; "
-                    "MAML++: per layer and step)?"
+                    f"{n!r}: were these meta-parameters made with another inner_steps (LSLR learns one per step; "
+                    f"here inner_steps={self.inner_steps}) or by another variant (Meta-SGD: one per entry)?"
                 )
         return params, step_sizes
 
@@ -459,8 +459,8 @@ class MAML:
             return lambda name, step: step_sizes[name][min(step, last)]
         return lambda name, step: self.inner_lr
 
-    def _check_params(self, params: Params) -> Params:
-        check_params(params)
+    def _check_params(self, params: Params, name: str = "params") -> Params:
+        check_params(params, name)
         reserved = [n for n in params if n.startswith(STEP_SIZE_PREFIX)]
         if reserved:
             raise ValueError(

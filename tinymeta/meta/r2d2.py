@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 
 from .. import linalg, ops
-from .._checks import integer, real
+from .._checks import callable_with, integer, real
 from ..backend import array_module
 from ..engine import Tensor, TensorLike, as_tensor, new_leaf
 from .inner_loop import (
@@ -30,6 +30,7 @@ from .inner_loop import (
     Params,
     adapted_without_steps,
     check_episode,
+    check_loss_fn,
     check_params,
     check_tasks,
     value_and_meta_grad,
@@ -60,8 +61,8 @@ class R2D2:
         lam: float = 1.0,
         scale: float = 1.0,
     ) -> None:
-        if not callable(loss_fn) or not callable(features):
-            raise TypeError("R2D2 needs loss_fn(phi, x, y) and features(params, x), both functions")
+        check_loss_fn(loss_fn)
+        callable_with(features, 2, "features", "features(params, x) -> [T, K, d]")
         names = list(head) if not isinstance(head, (str, bytes)) else []
         if len(names) != 2 or not all(isinstance(n, str) for n in names):
             raise ValueError(f"head must name the linear head's (weight, bias), got {head!r}")
@@ -93,7 +94,7 @@ class R2D2:
         """φ_i: the body's parameters and the head α W_i [T, d, N], β [T, N] solved from each task's
         support set [T, K, ...] (one forward pass and one K × K solve per task, differentiable in θ)."""
         check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        check_params(meta_params)
+        check_params(meta_params, "meta_params")
         missing = [n for n in HEAD_PARAMETERS if n not in meta_params]
         if missing:
             raise ValueError(f"meta_params lack {missing}: make them with R2D2.init(model.init(seed))")

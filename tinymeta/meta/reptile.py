@@ -45,7 +45,7 @@ class Reptile:
 
     def adapt(self, meta_params: Params, x_support: TensorLike, y_support: TensorLike) -> Params:
         """φ̃ after ``inner_steps`` SGD steps, with a task axis [T, ...] (not differentiable)."""
-        check_params(meta_params)
+        check_params(meta_params, "meta_params")
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         if not self.batched:
             per_task = [final(self._steps(meta_params, x_support[t], y_support[t], None)) for t in range(tasks)]
@@ -57,7 +57,7 @@ class Reptile:
     ) -> Iterator[Params]:
         """Test-time adaptation: φ_0 = θ (broadcast to the T tasks), then φ_1, ..., φ_steps of plain SGD with
         ``inner_lr``."""
-        steps, meta_params = check_steps(steps), check_params(meta_params)
+        steps, meta_params = check_steps(steps), check_params(meta_params, "meta_params")
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
         yield {n: ops.broadcast_to(p, (tasks, *p.shape)) for n, p in meta_params.items()}  # θ for each task
         yield from self._steps(meta_params, x_support, y_support, tasks, steps)

@@ -31,8 +31,11 @@ def _float_dtype(dtype: str, model: str) -> str:
     return str(np.dtype(dtype))
 
 
-def _random(seed: int) -> np.random.Generator:
-    """The generator of a model's initial parameters: the same ``seed`` (an integer >= 0), the same ones."""
+def _random(seed: int | np.random.Generator) -> np.random.Generator:
+    """The generator of a model's initial parameters: the same ``seed`` (an integer >= 0), the same
+    ones; or a NumPy Generator to draw them from."""
+    if isinstance(seed, np.random.Generator):
+        return seed
     return np.random.default_rng(integer(seed, "seed", 0))
 
 
