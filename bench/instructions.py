@@ -6,7 +6,7 @@ overhead that wall-clock timings on a shared 2-core machine cannot. Each workloa
 Python under ``valgrind --tool=callgrind`` with one BLAS thread; the count of a run that only
 imports (numpy, tinymeta) is subtracted, so the figures are the workload's own.
 
-    python bench/instructions.py --against 5d0e0be            # needs valgrind and git
+    python bench/instructions.py --against 5d0e0be            # needs valgrind and git; writes results/instructions.md
     python bench/instructions.py --run chain                  # one workload, natively (what is counted)
 
 Workloads: ``chain``, forward and backward of a 100-op elementwise chain (the per-node cost of the
@@ -17,6 +17,7 @@ float64 MAML meta-gradient (4 tasks, one inner step) of the sinusoid network.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import re
 import subprocess
@@ -96,11 +97,19 @@ def main() -> None:
                        check=True, capture_output=True)  # fmt: skip
         try:
             base = {tree: instructions(tree, "none") for tree in (before, ROOT)}
-            print(f"| workload | {args.against} (instructions) | this tree | change |")
-            print("|---|---|---|---|")
+            revision = ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]
+            head = subprocess.run(revision, capture_output=True, text=True).stdout.strip()
+            lines = [f"| workload | {args.against} (instructions) | {head} | change |", "|---|---|---|---|"]
             for workload in REPEATS:
                 old, new = (instructions(tree, workload) - base[tree] for tree in (before, ROOT))
-                print(f"| {workload} | {old:,} | {new:,} | {100 * (new - old) / old:+.1f}% |")
+                lines.append(f"| {workload} | {old:,} | {new:,} | {100 * (new - old) / old:+.1f}% |")
+                print(lines[-1])
+            text = (
+                f"# Instructions of the engine's hot paths, {datetime.date.today()}\n\n"
+                f"`python bench/instructions.py --against {args.against}` (valgrind's callgrind; the count of a run "
+                "that only imports subtracted; see the script for the workloads)\n\n" + "\n".join(lines) + "\n"
+            )
+            (Path(__file__).parent / "results" / "instructions.md").write_text(text)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)], check=True)
 
