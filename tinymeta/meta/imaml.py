@@ -96,6 +96,7 @@ from .inner_loop import (
     check_params,
     check_steps,
     check_tasks,
+    for_each_task,
     meta_parameters,
     task_losses,
 )
@@ -265,7 +266,7 @@ class iMAML:  # noqa: N801  (the paper's name)
         task has)."""
         steps, meta_params = check_steps(steps), check_params(meta_params, "meta_params")
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        yield {n: ops.broadcast_to(p, (tasks, *p.shape)) for n, p in meta_params.items()}  # θ for each task
+        yield for_each_task(meta_params, tasks)
         layout, previous = _Layout(meta_params), None
         for phi in self._solve(meta_params, x_support, y_support, steps):
             if previous is None or phi is not previous[0]:

@@ -28,7 +28,7 @@ t's loss depends only on its own copy φ[n][t], so the gradient of the sum with 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Literal
 
 import numpy
@@ -122,13 +122,20 @@ def inner_sgd(
             yield phi
 
 
+def for_each_task(params: Params, tasks: int | None, names: Collection[str] | None = None) -> Params:
+    """φ_0 of a batch of ``tasks`` tasks: each parameter (only those in ``names``, when given; the others
+    stay shared) broadcast to [T, ...], θ for every task; ``tasks=None`` (one task): ``params`` as they are."""
+    if tasks is None:
+        return dict(params)
+    return {n: ops.broadcast_to(p, (tasks, *p.shape)) if names is None or n in names else p for n, p in params.items()}
+
+
 def detached_sgd(
     loss_fn: LossFn, params: Params, x: TensorLike, y: TensorLike, *, steps: int, lr: float, tasks: int | None
 ) -> Iterator[Params]:
     """Plain SGD with step size ``lr`` on every parameter, from fresh copies of ``params`` (one per
     task, [T, ...], when ``tasks`` is given), nothing recorded: the inner loop of Reptile and iMAML."""
-    shape = () if tasks is None else (tasks,)
-    start = {n: ops.broadcast_to(p.detach(), shape + p.shape) for n, p in params.items()}
+    start = for_each_task({n: p.detach() for n, p in params.items()}, tasks)
     return inner_sgd(
         loss_fn,
         start,
@@ -138,7 +145,7 @@ def detached_sgd(
         step_size=lambda name, step: lr,
         adapt=list(start),
         mode="detached",
-        loss_shape=shape,
+        loss_shape=() if tasks is None else (tasks,),
     )
 
 

@@ -93,6 +93,7 @@ from .inner_loop import (
     check_steps,
     check_tasks,
     final,
+    for_each_task,
     inner_sgd,
     meta_parameters,
     task_losses,
@@ -376,10 +377,7 @@ class MAML:
     def task_params(self, params: Params, tasks: int | None) -> Params:
         """φ_0 for the inner loop: θ itself (one task), or θ broadcast to [T, ...] for the adapted
         parameters of a task batch (the others stay shared)."""
-        if tasks is None:
-            return dict(params)
-        adapted = set(self._adapted(params))
-        return {n: ops.broadcast_to(p, (tasks,) + p.shape) if n in adapted else p for n, p in params.items()}
+        return for_each_task(params, tasks, set(self._adapted(params)))
 
     def adapt(
         self, meta_params: Params, x_support: TensorLike, y_support: TensorLike, *, iteration: int | None = None

@@ -28,6 +28,7 @@ from .inner_loop import (
     check_tasks,
     detached_sgd,
     final,
+    for_each_task,
     meta_parameters,
     task_losses,
 )
@@ -59,7 +60,7 @@ class Reptile:
         ``inner_lr``."""
         steps, meta_params = check_steps(steps), check_params(meta_params, "meta_params")
         tasks = check_tasks(x_support, y_support, names=("x_support", "y_support"))
-        yield {n: ops.broadcast_to(p, (tasks, *p.shape)) for n, p in meta_params.items()}  # θ for each task
+        yield for_each_task(meta_params, tasks)
         yield from self._steps(meta_params, x_support, y_support, tasks, steps)
 
     def _steps(
