@@ -22,6 +22,7 @@ graph is iterative, so graphs of any depth (long inner loops) are fine.
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -173,9 +174,10 @@ def render(dot_source_or_outputs: str | Outputs, path: str | Path, **options: An
         raise ValueError(f"render writes .dot, .svg, .png or .pdf files, got {str(path)!r}")
     if options and isinstance(dot_source_or_outputs, str):
         raise TypeError(f"render: options {sorted(options)} are to_dot's and apply to outputs, not to DOT source")
-    unknown = sorted(set(options) - {"params", "constants", "legend"})
+    accepted = [n for n in inspect.signature(to_dot).parameters if n != "outputs"]
+    unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise TypeError(f"render got unknown options {unknown}: it takes to_dot's params, constants and legend")
+        raise TypeError(f"render got unknown options {unknown}: it takes to_dot's {', '.join(accepted)}")
     source = (
         dot_source_or_outputs if isinstance(dot_source_or_outputs, str) else to_dot(dot_source_or_outputs, **options)
     )
