@@ -113,9 +113,10 @@ def test_float32_stays_float32_and_float64_data_gives_float32_gradients():
         data = tasks(np.random.default_rng(6), dtype=data_dtype)
         _, grads = cnp.meta_grad(theta, *data)
         assert all(g.dtype == np.float32 for g in grads.values())
-    data = tasks(np.random.default_rng(6), dtype="float32")
-    phi = cnp.adapt(theta, data[0], data[1])
-    assert phi["representation"].dtype == np.float32 and phi["representation"].shape == (3, 4)
+    for data_dtype in ("float64", "float32"):  # float64 data must not make the representation float64
+        data = tasks(np.random.default_rng(6), dtype=data_dtype)
+        phi = cnp.adapt(theta, data[0], data[1])
+        assert phi["representation"].dtype == np.float32 and phi["representation"].shape == (3, 4)
     mean, std = model.distribution(phi, data[2])
     assert mean.dtype == std.dtype == np.float32 and mean.shape == data[3].shape
 

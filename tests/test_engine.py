@@ -327,6 +327,12 @@ def test_a_custom_function_may_return_its_gradients_as_a_list() -> None:
 
     a, b = tm.tensor(2.0, requires_grad=True), tm.tensor(3.0, requires_grad=True)
     assert [g.item() for g in tm.grad(Product()(a, b), [a, b])] == [3.0, 2.0]
+    assert Product.check_backward and not tm.ops.elementwise.Tanh.check_backward  # defined outside tinymeta or in
+
+    class Unchecked(Product):
+        check_backward = False  # a class's own choice is kept
+
+    assert not Unchecked.check_backward
 
 
 # ---- shape errors name both shapes ---------------------------------------------------------------

@@ -128,6 +128,10 @@ def test_clip_grad_norm_scales_all_gradients_together():
     (g,) = tm.grad(tm.sum(x**3), x, create_graph=True)
     for max_norm in (1e9, 1.0):
         assert not nn.clip_grad_norm({"x": g}, max_norm)[0]["x"].requires_grad
+    # a norm that is not finite is an error: scaling by max_norm / inf would give NaN and hide a NaN entry
+    for bad in (np.inf, np.nan):
+        with pytest.raises(FloatingPointError, match="clip_grad_norm: the gradients' norm is"):
+            nn.clip_grad_norm({"a": tm.tensor([bad, 1.0])}, 1.0)
 
 
 def test_optimisers_and_clipping_name_what_is_not_a_dict_of_tensors():

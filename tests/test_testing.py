@@ -60,6 +60,19 @@ def test_inputs_given_as_one_tensor_instead_of_a_list_are_refused() -> None:
             check(tm.tanh, tm.tensor([0.3]))
 
 
+def test_a_central_difference_that_overflows_checks_nothing_and_says_so() -> None:
+    # its tolerance, rtol * inf, would pass any analytic value, a wrong zero included
+    class ExpWithZeroGradient(tm.Function):
+        def forward(self, x):
+            return np.exp(x)
+
+        def backward(self, gy):
+            return gy * 0
+
+    with np.errstate(over="ignore"), pytest.raises(GradcheckError, match=r"the central difference is inf .* eps"):
+        gradcheck(lambda x: ExpWithZeroGradient()(x), [tm.tensor([709.78])], eps=1e-2)
+
+
 def test_gradcheck_accepts_a_correct_gradient() -> None:
     assert gradcheck(lambda x, y: tm.sin(x) * y, [np.array([0.1, 2.0]), np.array([3.0, -1.0])])
 

@@ -716,7 +716,8 @@ class Function:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.check_backward = not cls.__module__.startswith("tinymeta.")
+        if "check_backward" not in cls.__dict__:  # a class may set it itself
+            cls.check_backward = not cls.__module__.startswith("tinymeta.")
 
     def __call__(self, *inputs: Tensor) -> Tensor:
         if len(inputs) == 1:

@@ -141,6 +141,13 @@ def gradcheck(
         a_host = numpy.zeros(n.shape) if a is None else a.numpy()
         if a_host.shape != n.shape:
             raise GradcheckError(f"input {k}: gradient has shape {a_host.shape}, input has shape {n.shape}")
+        overflowed = ~numpy.isfinite(n)
+        if overflowed.any():  # a tolerance of rtol * inf would pass any analytic value
+            idx = tuple(int(i) for i in numpy.argwhere(overflowed)[0])
+            raise GradcheckError(
+                f"input {k} (shape {n.shape}) at element {idx}: the central difference is {n[idx]} (F overflows "
+                f"within eps = {eps:g} of the point), so it checks nothing there: choose a smaller eps or another point"
+            )
         bad = ~(numpy.abs(a_host - n) <= atol + rtol * numpy.abs(n))
         if bad.any():
             idx = tuple(int(i) for i in numpy.argwhere(bad)[0])

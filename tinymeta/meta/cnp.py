@@ -116,7 +116,8 @@ class CNPModel:
         if x.shape[:-1] != y.shape[:-1]:
             raise ValueError(f"support x {x.shape} and y {y.shape} must agree up to their last axis: one y per x")
         pairs = ops.concatenate([x, y], axis=-1)
-        return ops.mean(self.encoder(encoder, pairs), axis=-2)
+        # θ's dtype, as R2D2's head: float64 data must not make a float32 model's representation float64
+        return ops.astype(ops.mean(self.encoder(encoder, pairs), axis=-2), like.dtype, copy=False)
 
     def distribution(self, phi: Params, x: TensorLike) -> tuple[Tensor, Tensor | None]:
         """(μ, σ) at the targets x [T, N, x_dim], each [T, N, y_dim]; σ is None for ``likelihood="mse"``."""

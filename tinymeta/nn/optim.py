@@ -204,6 +204,8 @@ def clip_grad_norm(grads: Params, max_norm: float) -> tuple[Params, float]:
         if g.dtype.kind not in "fiu":
             raise TypeError(f"grads[{name!r}] must be real, got dtype {g.dtype}")
     total = math.sqrt(sum(float((g.data * g.data).sum()) for g in grads.values()))
+    if not math.isfinite(total):  # scaling by max_norm / inf would turn inf into NaN and hide the NaN ones
+        raise FloatingPointError(f"clip_grad_norm: the gradients' norm is {total} (an entry overflowed or is NaN)")
     if total <= max_norm:
         return {n: g.detach() for n, g in grads.items()}, total
     factor = max_norm / (total + 1e-12)
